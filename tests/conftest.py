@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from faceprint import FaceEngine, Recognizer
+from faceprint.gallery import Gallery
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+DEMO = REPO / "demo"
+
+
+def shared_data_dir() -> Path | None:
+    """``$FACEPRINT_DATA`` or ``../shared/data`` beside the repository, if present."""
+    env = os.environ.get("FACEPRINT_DATA")
+    for candidate in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data"]:
+        if (candidate / "lfw").is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("shared evaluation data not found (set FACEPRINT_DATA or put it at ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    return FaceEngine()
+
+
+@pytest.fixture()
+def recognizer(tmp_path: Path, engine: FaceEngine) -> Recognizer:
+    return Recognizer(Gallery(tmp_path / "gallery.db"), engine)
+
+
+@pytest.fixture(scope="session")
+def demo_gallery(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Path:
+    """A gallery file with the five demo people enrolled (built once per session)."""
+    path = tmp_path_factory.mktemp("demo") / "gallery.db"
+    rec = Recognizer(Gallery(path), engine)
+    for person in sorted((DEMO / "gallery").iterdir()):
+        result = rec.enroll(person.name, sorted(person.iterdir()))
+        assert not result.errors, result.errors
+    rec.gallery.close()
+    return path
