@@ -172,10 +172,8 @@ class Recognizer:
     def verify_identity(self, image: ImageInput, name: str, threshold: float | None = None) -> VerifyResult:
         """Is the (largest) face in the photo the enrolled person ``name``?"""
         self.gallery.get_identity(name)  # raises UnknownIdentityError
-        vectors = self.gallery.identity_vectors(name, self.model)
-        if len(vectors) == 0:
-            raise FaceprintError(f"identity {name!r} has no templates for model {self.model}")
         _, face = self.single_face(image, largest=True)
-        score = float(similarity(face.embedding, vectors).max())  # type: ignore[arg-type]
+        # the same identity-level score as identification, so the same threshold applies
+        score = self.gallery.score(face.embedding, name, self.model)  # type: ignore[arg-type]
         threshold = self.identify_threshold if threshold is None else threshold
         return VerifyResult(score >= threshold, score, threshold)

@@ -360,6 +360,11 @@ def rename(old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argu
     out.print(f"renamed {old!r} to {new!r}")
 
 
+# ------------------------------------------------------------------ more command groups
+# Each feature package registers its own commands here (one line each).
+# [register-commands]
+
+
 def run() -> None:
     try:
         app()

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from faceprint.errors import FaceprintError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
 from faceprint.gallery.sqlite import SQLiteStore
-from faceprint.match import Aggregation, rank_identities
+from faceprint.match import Aggregation, identity_centroids, identity_scores, rank_identities
 from faceprint.types import Candidate
 
 
@@ -36,14 +37,14 @@ class Gallery:
     is refreshed whenever another process or thread changes the store.
     """
 
-    def __init__(self, store: GalleryStore | str | Path | None = None, aggregation: Aggregation = "max") -> None:
+    def __init__(self, store: GalleryStore | str | Path | None = None, aggregation: Aggregation = "centroid") -> None:
         self.store: GalleryStore = (
             open_store(default_gallery_path() if store is None else store)
             if store is None or isinstance(store, (str, Path))
             else store
         )
         self.aggregation = aggregation
-        self._cache: dict[str, tuple[int, TemplateMatrix]] = {}
+        self._cache: dict[str, tuple[int, TemplateMatrix, np.ndarray]] = {}
         self._lock = threading.Lock()
 
     # identities -----------------------------------------------------------------
@@ -72,23 +73,34 @@ class Gallery:
         return len(self.store.identities())
 
     # search -----------------------------------------------------------------------
-    def matrix(self, model: str) -> TemplateMatrix:
+    def _cached(self, model: str) -> tuple[int, TemplateMatrix, np.ndarray]:
         version = self.store.version()
         with self._lock:
             cached = self._cache.get(model)
             if cached is None or cached[0] != version:
-                cached = (version, self.store.matrix(model))
+                matrix = self.store.matrix(model)
+                cached = (version, matrix, identity_centroids(matrix))
                 self._cache[model] = cached
-            return cached[1]
+            return cached
+
+    def matrix(self, model: str) -> TemplateMatrix:
+        """Every template of ``model`` (cached until the store changes)."""
+        return self._cached(model)[1]
 
     def search(self, queries: np.ndarray, model: str, top_k: int = 5) -> list[list[Candidate]]:
         """Top-k identities (best first) for each unit-length query template."""
         queries = np.atleast_2d(np.asarray(queries, np.float32))
-        return rank_identities(queries, self.matrix(model), top_k, self.aggregation)
+        _, matrix, centroids = self._cached(model)
+        return rank_identities(queries, matrix, top_k, self.aggregation, centroids)
 
-    def identity_vectors(self, name: str, model: str) -> np.ndarray:
-        vectors = [t.embedding for t in self.store.templates(name) if t.model == model]
-        return np.asarray(vectors, np.float32).reshape(len(vectors), -1)
+    def score(self, query: np.ndarray, name: str, model: str) -> float:
+        """The identity-level score of one query against the enrolled person ``name``."""
+        _, matrix, centroids = self._cached(model)
+        if name not in matrix.names:
+            self.store.get_identity(name)  # raises UnknownIdentityError for an unknown name
+            raise FaceprintError(f"identity {name!r} has no templates for model {model}")
+        scores = identity_scores(np.atleast_2d(np.asarray(query, np.float32)), matrix, self.aggregation, centroids)
+        return float(scores[0, matrix.names.index(name)])
 
     # settings ---------------------------------------------------------------------
     def setting(self, key: str) -> Any | None:

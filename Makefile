@@ -1,0 +1,34 @@
+# Quick start:  make run   (set up, enrol the demo people, identify the demo photos)
+#               make test  (set up, run the test suite)
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_GALLERY := out/demo-gallery.db
+
+.PHONY: setup run test lint clean
+
+$(BIN)/faceprint: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(BIN)/faceprint
+
+setup: $(BIN)/faceprint
+
+run: setup
+	@mkdir -p out
+	$(BIN)/faceprint --gallery $(DEMO_GALLERY) enroll demo/gallery
+	$(BIN)/faceprint --gallery $(DEMO_GALLERY) people
+	$(BIN)/faceprint --gallery $(DEMO_GALLERY) identify demo/photos
+
+test: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) out build *.egg-info src/*.egg-info

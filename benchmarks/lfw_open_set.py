@@ -1,0 +1,157 @@
+"""Open-set identification on LFW through the real product path (Recognizer + SQLite gallery).
+
+The split (issue 2): from the LFW View 1 *test* people (peopleDevTest.txt), 120 people with >= 5
+photos are enrolled with 2 photos each and probed with up to 4 others; 300 other people, never
+enrolled, are probed once each as unknowns. The decision threshold is the library default, which
+was chosen on the View 1 *training* people (peopleDevTrain.txt) -- disjoint people -- with
+``--calibrate`` (200 enrolled, 400 unknown; FPIR 5% for identification, FAR 1e-3 for 1:1).
+
+    python benchmarks/lfw_open_set.py                # the test split, default threshold
+    python benchmarks/lfw_open_set.py --calibrate    # re-derive the default thresholds
+    python benchmarks/lfw_open_set.py --compare      # max / mean / centroid scoring side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from faceprint import FaceEngine, Recognizer
+from faceprint.gallery import Gallery
+from faceprint.image import load_image
+from faceprint.match import DEFAULT_IDENTIFY, identity_scores
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build_split(
+    lfw: Path, people_file: str, n_known: int, n_unknown: int, seed: int
+) -> tuple[dict[str, list[Path]], list[tuple[str, Path]], list[Path]]:
+    """(enrol photos per person, [(person, probe)], unknown probes), seeded."""
+    rows = [line.split("\t") for line in (lfw / people_file).read_text().splitlines()[1:] if "\t" in line]
+    people = [(name, int(count)) for name, count in rows]
+    rng = random.Random(seed)
+    many = [p for p in people if p[1] >= 5]
+    rng.shuffle(many)
+    known = many[:n_known]
+    rest = [p for p in people if p not in known]
+    rng.shuffle(rest)
+
+    def photo(name: str, i: int) -> Path:
+        return lfw / name / f"{name}_{i:04d}.jpg"
+
+    enrol: dict[str, list[Path]] = {}
+    probes: list[tuple[str, Path]] = []
+    for name, count in known:
+        order = list(range(1, count + 1))
+        rng.shuffle(order)
+        enrol[name] = [photo(name, i) for i in order[:2]]
+        probes += [(name, photo(name, i)) for i in order[2:6]]
+    unknown = [photo(name, rng.randint(1, count)) for name, count in rest[:n_unknown]]
+    return enrol, probes, unknown
+
+
+def central_template(rec: Recognizer, path: Path) -> np.ndarray | None:
+    """Template of the face nearest the image centre (LFW's convention), None if no face."""
+    img = load_image(path).pixels
+    faces = rec.engine.detect(img)
+    if not faces:
+        return None
+    cy, cx = img.shape[0] / 2, img.shape[1] / 2
+    face = min(faces, key=lambda f: abs((f.box[0] + f.box[2]) / 2 - cx) + abs((f.box[1] + f.box[3]) / 2 - cy))
+    return rec.engine.embed(img, [face])[0].embedding
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
+    ap.add_argument("--calibrate", action="store_true", help="use DevTrain people and print the thresholds")
+    ap.add_argument("--compare", action="store_true", help="compare identity scoring rules")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--embedder", default="onnx")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if not args.lfw.is_dir():
+        sys.exit(f"LFW not found at {args.lfw} (pass --lfw)")
+
+    people_file, n_known, n_unknown = (
+        ("peopleDevTrain.txt", 200, 400) if args.calibrate else ("peopleDevTest.txt", 120, 300)
+    )
+    enrol, probes, unknown = build_split(args.lfw, people_file, n_known, n_unknown, args.seed)
+    tmp = tempfile.mkdtemp()
+    rec = Recognizer(Gallery(Path(tmp) / "gallery.db"), FaceEngine(embedder=args.embedder))
+
+    t0 = time.perf_counter()
+    n_enrol = sum(len(v) for v in enrol.values())
+    enrol_failures = 0
+    for name, photos in enrol.items():
+        enrol_failures += len(rec.enroll(name, photos, largest=True).errors)
+    t_enrol = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    probe_t = [central_template(rec, p) for _, p in probes]
+    unknown_t = [central_template(rec, p) for p in unknown]
+    t_probe = time.perf_counter() - t0
+    model = rec.model
+    matrix = rec.gallery.matrix(model)
+    truth = np.array([matrix.names.index(name) for name, _ in probes])
+    dim = matrix.vectors.shape[1]
+
+    def scores(templates: list[np.ndarray | None], how: str) -> tuple[np.ndarray, np.ndarray]:
+        q = np.stack([t if t is not None else np.zeros(dim, np.float32) for t in templates])
+        s = identity_scores(q, matrix, how)  # type: ignore[arg-type]
+        s[[t is None for t in templates]] = -np.inf  # no face found: nothing can match
+        return s.argmax(1), s.max(1)
+
+    results = {}
+    for how in ("max", "mean", "centroid") if args.compare else (rec.gallery.aggregation,):
+        top, best = scores(probe_t, how)
+        _, ubest = scores(unknown_t, how)
+        correct = top == truth
+        rank1 = float(correct.mean())
+        row: dict[str, float | int | str] = {"scoring": how, "rank1": round(rank1, 4)}
+        if args.calibrate:
+            threshold = float(np.quantile(ubest[np.isfinite(ubest)], 0.95))
+            row["threshold_fpir_5pct"] = round(threshold, 4)
+        else:
+            threshold = args.threshold if args.threshold is not None else DEFAULT_IDENTIFY.threshold
+        row["threshold"] = round(threshold, 4)
+        row["identified"] = round(float((correct & (best >= threshold)).mean()), 4)
+        row["rejected"] = round(float((ubest < threshold).mean()), 4)
+        results[how] = row
+
+    summary = {
+        "split": people_file,
+        "seed": args.seed,
+        "enrolled_people": len(enrol),
+        "enrol_photos": n_enrol,
+        "enrol_failures": enrol_failures,
+        "probes": len(probes),
+        "unknown_probes": len(unknown),
+        "no_face_probes": sum(t is None for t in probe_t),
+        "no_face_unknown": sum(t is None for t in unknown_t),
+        "enrol_images_per_s": round(n_enrol / t_enrol, 1),
+        "probe_images_per_s": round((len(probes) + len(unknown)) / t_probe, 1),
+        "model": model,
+        "results": list(results.values()),
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return
+    for key, value in summary.items():
+        if key != "results":
+            print(f"{key:>20}: {value}")
+    for row in results.values():
+        print("  ".join(f"{k}={v}" for k, v in row.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""The SQLite gallery store and search, without running any model."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceprint.errors import FaceprintError, IdentityExistsError, UnknownIdentityError
+from faceprint.gallery import Gallery, SQLiteStore, Template
+from faceprint.match import identity_scores, rank_identities
+
+MODEL = "test-model"
+
+
+def unit(rng: np.random.Generator, dim: int = 8) -> np.ndarray:
+    v = rng.normal(size=dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def template(vec: np.ndarray, sha: str, box: tuple[int, int, int, int] = (0, 0, 10, 10)) -> Template:
+    return Template(embedding=vec, model=MODEL, source=f"{sha}.jpg", file_sha256=sha, box=box)
+
+
+def test_identities_crud(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db")
+    store.add_identity("ann", {"team": "red"})
+    with pytest.raises(IdentityExistsError):
+        store.add_identity("ann")
+    with pytest.raises(FaceprintError, match="must not be empty"):
+        store.add_identity("  ")
+    store.add_templates("bob", [template(np.ones(8, np.float32) / np.sqrt(8), "b1")])
+    assert [(i.name, i.templates) for i in store.identities()] == [("ann", 0), ("bob", 1)]
+    assert store.get_identity("ann").metadata == {"team": "red"}
+    store.rename_identity("bob", "rob")
+    with pytest.raises(IdentityExistsError):
+        store.rename_identity("rob", "ann")
+    with pytest.raises(UnknownIdentityError):
+        store.rename_identity("bob", "x")
+    assert store.remove_identity("rob") == 1
+    assert store.templates() == []
+    with pytest.raises(UnknownIdentityError):
+        store.add_templates("nobody", [template(np.ones(8, np.float32), "n")], create=False)
+
+
+def test_version_changes_with_templates(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db")
+    v0 = store.version()
+    store.add_templates("a", [template(np.ones(8, np.float32), "x")])
+    v1 = store.version()
+    assert v1 != v0
+    store.add_templates("a", [template(np.ones(8, np.float32), "x")])  # duplicate: nothing changes
+    assert store.version() == v1
+
+
+def test_a_failing_batch_is_rolled_back(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db")
+    good = template(np.ones(8, np.float32), "ok")
+    bad = Template(embedding=np.ones(8, np.float32), model=MODEL, source="x", file_sha256="y", box=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        store.add_templates("ann", [good, bad])
+    assert store.identities() == [] and store.templates() == []
+
+
+def test_not_a_gallery_file(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(FaceprintError, match="junk.db"):
+        SQLiteStore(junk)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        try:
+            own = SQLiteStore(path) if k % 2 else store  # separate connections and a shared one
+            rng = np.random.default_rng(k)
+            for i in range(25):
+                own.add_templates(f"person{i % 5}", [template(unit(rng), f"w{k}-{i}")])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.templates()) == 150
+    assert sorted(i.templates for i in store.identities()) == [30] * 5
+
+
+def test_search_cache_follows_changes_from_another_connection(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    gallery = Gallery(tmp_path / "g.db")
+    a, b = unit(rng), unit(rng)
+    gallery.add_templates("a", [template(a, "a")])
+    assert gallery.search(a, MODEL)[0][0].identity == "a"
+    other = Gallery(tmp_path / "g.db")
+    other.add_templates("b", [template(b, "b")])
+    assert gallery.search(b, MODEL)[0][0].identity == "b"  # sees the other writer's template
+    other.remove("b")
+    assert [c.identity for c in gallery.search(b, MODEL, top_k=5)[0]] == ["a"]
+    assert gallery.search(a, "another-model") == [[]]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=20),
+    st.integers(0, 10_000),
+)
+def test_identity_scores_agree_with_brute_force(labels: list[int], seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    vectors = np.stack([unit(rng) for _ in labels])
+    uniq = sorted(set(labels))
+    remap = np.array([uniq.index(x) for x in labels], np.int32)
+    from faceprint.gallery.base import TemplateMatrix
+
+    matrix = TemplateMatrix(np.arange(len(labels)), remap, [f"id{x}" for x in uniq], vectors)
+    q = np.stack([unit(rng) for _ in range(3)])
+    for how in ("max", "mean", "centroid"):
+        got = identity_scores(q, matrix, how)
+        for j in range(len(uniq)):
+            rows = vectors[remap == j]
+            if how == "max":
+                want = (q @ rows.T).max(1)
+            elif how == "mean":
+                want = (q @ rows.T).mean(1)
+            else:
+                c = rows.mean(0)
+                want = q @ (c / np.linalg.norm(c))
+            np.testing.assert_allclose(got[:, j], want, atol=1e-5)
+    ranked = rank_identities(q, matrix, top_k=3)
+    for row in ranked:
+        assert len(row) == min(3, len(uniq))
+        assert [c.score for c in row] == sorted((c.score for c in row), reverse=True)

@@ -1,0 +1,122 @@
+"""Enrolment, identification and verification on real faces."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint import FaceEngine, Recognizer, load_image
+from faceprint.errors import MultipleFacesError, NoFaceError, UnknownIdentityError
+from faceprint.gallery import Gallery
+
+from .conftest import DEMO, FIXTURES
+
+PHOTOS = DEMO / "photos"
+LFW = FIXTURES / "lfw"
+
+
+def names(matches: list) -> set[str | None]:
+    return {m.identity for m in matches}
+
+
+def test_identify_known_people(demo_gallery: Path, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_gallery), engine)
+    assert names(rec.identify(PHOTOS / "two_people.jpg")) == {"obama", "biden"}
+    assert names(rec.identify(PHOTOS / "kit_with_rose.jpg")) == {"kit_harington", "rose_leslie"}
+    (match,) = rec.identify(PHOTOS / "johnsnow_test1.jpg")
+    assert match.identity == "kit_harington"
+    assert match.candidates[0].identity == "kit_harington"
+    assert match.score == match.candidates[0].score >= rec.identify_threshold
+    assert [c.score for c in match.candidates] == sorted((c.score for c in match.candidates), reverse=True)
+
+
+def test_strangers_are_unknown(demo_gallery: Path, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_gallery), engine)
+    for person in sorted(LFW.iterdir())[:6]:
+        photo = sorted(person.iterdir())[0]
+        matches = rec.identify(photo)
+        assert matches, photo
+        assert all(m.identity is None for m in matches), (photo, matches[0].candidates)
+
+
+def test_identify_with_unknowns_on_lfw_fixtures(recognizer: Recognizer) -> None:
+    people = sorted(LFW.iterdir())
+    enrolled, strangers = people[:5], people[5:]
+    for person in enrolled:
+        result = recognizer.enroll(person.name, sorted(person.iterdir())[:2], largest=True)
+        assert len(result.added) == 2, result.errors
+    for person in enrolled:
+        probe = sorted(person.iterdir())[2]
+        best = max(recognizer.identify(probe), key=lambda m: m.face.width)
+        assert best.identity == person.name, (probe, best.candidates)
+    for person in strangers:
+        best = max(recognizer.identify(sorted(person.iterdir())[0]), key=lambda m: m.face.width)
+        assert best.identity is None, (person.name, best.candidates)
+
+
+def test_verify_pairs(recognizer: Recognizer) -> None:
+    bush = sorted((LFW / "George_W_Bush").iterdir())
+    blair = sorted((LFW / "Tony_Blair").iterdir())
+    same = recognizer.verify(bush[0], bush[1])
+    assert same.same and same.score >= same.threshold
+    diff = recognizer.verify(bush[0], blair[0])
+    assert not diff.same and diff.score < diff.threshold
+    assert recognizer.verify(bush[0], bush[0]).score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_verify_against_identity(demo_gallery: Path, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_gallery), engine)
+    assert rec.verify_identity(PHOTOS / "obama1.jpg", "obama").same
+    assert not rec.verify_identity(PHOTOS / "obama1.jpg", "biden").same
+    with pytest.raises(UnknownIdentityError, match="nobody"):
+        rec.verify_identity(PHOTOS / "obama1.jpg", "nobody")
+
+
+def test_enrol_rejects_group_photo_and_no_face(recognizer: Recognizer) -> None:
+    result = recognizer.enroll(
+        "obama", [PHOTOS / "two_people.jpg", FIXTURES / "no_faces" / "skimage_moon.png", PHOTOS / "obama1.jpg"]
+    )
+    assert result.added == [str(PHOTOS / "obama1.jpg")]  # the good photo still goes in
+    messages = dict(result.errors)
+    assert "2 faces found" in messages[str(PHOTOS / "two_people.jpg")]
+    assert "no face found" in messages[str(FIXTURES / "no_faces" / "skimage_moon.png")]
+    with pytest.raises(MultipleFacesError):
+        recognizer.single_face(PHOTOS / "two_people.jpg")
+    with pytest.raises(NoFaceError):
+        recognizer.single_face(FIXTURES / "no_faces" / "skimage_chelsea.png")  # a cat is not a face
+    largest = recognizer.enroll("group", [PHOTOS / "two_people.jpg"], largest=True)
+    assert len(largest.added) == 1
+
+
+def test_reenrolling_the_same_image_does_not_duplicate(recognizer: Recognizer, tmp_path: Path) -> None:
+    photo = PHOTOS / "obama1.jpg"
+    copy = tmp_path / "renamed-copy.jpg"
+    shutil.copy(photo, copy)
+    assert len(recognizer.enroll("obama", [photo]).added) == 1
+    again = recognizer.enroll("obama", [photo, copy])  # same bytes under another name, too
+    assert again.added == [] and len(again.skipped) == 2
+    assert recognizer.gallery.get_identity("obama").templates == 1
+    # the same photo may still be enrolled for another person (the store keys on identity)
+    assert len(recognizer.enroll("someone-else", [photo]).added) == 1
+
+
+def test_templates_record_model_and_source(recognizer: Recognizer) -> None:
+    recognizer.enroll("obama", [PHOTOS / "obama1.jpg"])
+    (t,) = recognizer.gallery.templates("obama")
+    assert t.model == recognizer.model == "dlib_face_recognition_resnet_model_v1+flip"
+    assert t.source == str(PHOTOS / "obama1.jpg") and len(t.file_sha256) == 64
+    assert t.box[2] > t.box[0] and t.box[3] > t.box[1]
+    assert np.linalg.norm(t.embedding) == pytest.approx(1.0, abs=1e-5)
+    assert t.created_at is not None
+
+
+def test_flip_averaging_and_embedders_agree(engine: FaceEngine) -> None:
+    """The dlib reference backend and the ONNX default give the same templates."""
+    dlib_engine = FaceEngine(detector=engine.detector, embedder="dlib")
+    img = load_image(PHOTOS / "obama1.jpg").pixels
+    a = engine.analyze(img)[0].embedding
+    b = dlib_engine.analyze(img)[0].embedding
+    assert float(a @ b) > 0.9999
