@@ -120,3 +120,22 @@ def test_flip_averaging_and_embedders_agree(engine: FaceEngine) -> None:
     a = engine.analyze(img)[0].embedding
     b = dlib_engine.analyze(img)[0].embedding
     assert float(a @ b) > 0.9999
+
+
+def test_worker_processes_give_the_same_answers(demo_gallery: Path, engine: FaceEngine, tmp_path: Path) -> None:
+    rec = Recognizer(Gallery(demo_gallery), engine)
+    photos = sorted(PHOTOS.iterdir()) + [tmp_path / "missing.jpg"]
+    one = list(rec.identify_many(photos, workers=1))
+    two = list(rec.identify_many(photos, workers=2))
+    assert [r.source for r, _ in two] == [str(p) for p in photos]  # input order kept
+    assert two[-1][0].error is not None and "no such file" in two[-1][0].error
+    for (r1, m1), (r2, m2) in zip(one, two):
+        assert r1.error == r2.error
+        assert [(m.identity, m.face.box) for m in m1] == [(m.identity, m.face.box) for m in m2]
+        for a, b in zip(m1, m2):
+            assert a.score == pytest.approx(b.score, abs=1e-5)
+    # enrolment through workers stores the same number of templates as in-process
+    fresh = Recognizer(Gallery(tmp_path / "g.db"), engine)
+    jobs = [(p.name, sorted(p.iterdir())) for p in sorted((DEMO / "gallery").iterdir())]
+    results = fresh.enroll_many(jobs, workers=2)
+    assert sum(len(r.added) for r in results) == 9 and not any(r.errors for r in results)

@@ -2,45 +2,23 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from faceprint.engine import FaceEngine
-from faceprint.errors import FaceprintError, MultipleFacesError, NoFaceError
+from faceprint.errors import FaceprintError
 from faceprint.gallery import Gallery
 from faceprint.gallery.base import Template
-from faceprint.image import LoadedImage, decode_image, load_image
+from faceprint.image import ImageInput, LoadedImage, as_image, content_sha256
 from faceprint.match import DEFAULT_IDENTIFY, DEFAULT_VERIFY, decide, similarity
+from faceprint.pipeline import EngineSpec, ImageResult, Mode, analyze_images, image_faces, source_name
 from faceprint.types import Face, Match
-
-ImageInput = str | os.PathLike[str] | bytes | np.ndarray | LoadedImage
 
 IDENTIFY_THRESHOLD_KEY = "threshold.identify"
 VERIFY_THRESHOLD_KEY = "threshold.verify"
-
-
-def as_image(source: ImageInput, name: str | None = None) -> LoadedImage:
-    """Anything image-like -> an upright RGB :class:`LoadedImage`."""
-    if isinstance(source, LoadedImage):
-        return source
-    if isinstance(source, bytes):
-        return decode_image(source, name or "<upload>")
-    if isinstance(source, np.ndarray):
-        arr = source
-        if arr.ndim == 2:
-            arr = np.repeat(arr[:, :, None], 3, axis=2)
-        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
-            raise FaceprintError(
-                f"{name or '<array>'}: expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}"
-            )
-        arr = np.ascontiguousarray(arr[:, :, :3])
-        return LoadedImage(arr, hashlib.sha256(arr.tobytes()).hexdigest(), name or "<array>")
-    return load_image(source)
 
 
 @dataclass
@@ -93,16 +71,7 @@ class Recognizer:
     def single_face(self, image: ImageInput, largest: bool = False) -> tuple[LoadedImage, Face]:
         """The one face of a single-person photo (or the largest, if asked)."""
         loaded = as_image(image)
-        faces = self.engine.detect(loaded.pixels)
-        if not faces:
-            raise NoFaceError(f"{loaded.source}: no face found")
-        if len(faces) > 1 and not largest:
-            raise MultipleFacesError(
-                f"{loaded.source}: {len(faces)} faces found where one person was expected "
-                "(crop the photo, or use --largest to take the largest face)"
-            )
-        face = self.engine.embed(loaded.pixels, faces[:1])[0]
-        return loaded, face
+        return loaded, image_faces(self.engine, loaded, "largest" if largest else "single")[0]
 
     # enrolment ------------------------------------------------------------------------
     def enroll(
@@ -111,45 +80,74 @@ class Recognizer:
         images: Iterable[ImageInput],
         largest: bool = False,
         on_progress: Callable[[str, str | None], None] | None = None,
+        workers: int = 1,
     ) -> EnrollResult:
         """Add photos of one person. Each photo is stored (or rejected) on its own, so a bad
         file never blocks the rest, and a crash loses at most the photo in hand."""
-        result = EnrollResult(name)
-        for image in images:
-            source = str(image) if isinstance(image, (str, os.PathLike)) else getattr(image, "source", "<image>")
-            error: str | None = None
-            try:
-                loaded = as_image(image)
-                if self.gallery.store.has_source(name, loaded.sha256, self.model):
-                    result.skipped.append(loaded.source)
+        return self.enroll_many([(name, images)], largest, on_progress, workers)[0]
+
+    def enroll_many(
+        self,
+        jobs: Iterable[tuple[str, Iterable[ImageInput]]],
+        largest: bool = False,
+        on_progress: Callable[[str, str | None], None] | None = None,
+        workers: int = 1,
+    ) -> list[EnrollResult]:
+        """Enrol several people in one pass over all their photos (``workers`` processes)."""
+        results: list[EnrollResult] = []
+        todo: list[tuple[EnrollResult, ImageInput]] = []
+        for name, images in jobs:
+            result = EnrollResult(name)
+            results.append(result)
+            for image in images:
+                # photos already stored for this person are skipped before any model runs
+                sha = content_sha256(image)
+                if sha is not None and self.gallery.store.has_source(name, sha, self.model):
+                    result.skipped.append(source_name(image))
+                    if on_progress:
+                        on_progress(source_name(image), None)
                 else:
-                    _, face = self.single_face(loaded, largest)
-                    template = Template(
-                        embedding=face.embedding,
-                        model=self.model,
-                        source=loaded.source,  # type: ignore[arg-type]
-                        file_sha256=loaded.sha256,
-                        box=face.box,
-                        quality=face.score,
-                    )
-                    if self.gallery.add_templates(name, [template]):
-                        result.added.append(loaded.source)
-                    else:
-                        result.skipped.append(loaded.source)
-            except FaceprintError as exc:
-                error = str(exc)
-                result.errors.append((source, error))
+                    todo.append((result, image))
+        mode: Mode = "largest" if largest else "single"
+        outputs = analyze_images((image for _, image in todo), self.engine, EngineSpec.of(self.engine), mode, workers)
+        for (result, _), out in zip(todo, outputs):
+            if out.error is not None:
+                result.errors.append((out.source, out.error))
+            else:
+                face = out.faces[0]
+                template = Template(
+                    embedding=face.embedding,  # type: ignore[arg-type]
+                    model=self.model,
+                    source=out.source,
+                    file_sha256=out.sha256,  # type: ignore[arg-type]
+                    box=face.box,
+                    quality=face.score,
+                )
+                try:
+                    stored = self.gallery.add_templates(result.name, [template])
+                except FaceprintError as exc:
+                    result.errors.append((out.source, str(exc)))
+                else:
+                    (result.added if stored else result.skipped).append(out.source)
             if on_progress:
-                on_progress(source, error)
-        return result
+                on_progress(out.source, out.error)
+        return results
 
     # identification ---------------------------------------------------------------------
     def identify(self, image: ImageInput, top_k: int = 5, threshold: float | None = None) -> list[Match]:
         """Who is each face in the image? ``identity`` is None for an unknown face."""
-        faces = self.faces(image)
-        return self.identify_faces(faces, top_k, threshold)
+        return self.identify_faces(self.faces(image), top_k, threshold)
+
+    def identify_many(
+        self, images: Iterable[ImageInput], top_k: int = 5, threshold: float | None = None, workers: int = 1
+    ) -> Iterator[tuple[ImageResult, list[Match]]]:
+        """:meth:`identify` over many images (``workers`` processes), in input order; a bad
+        image yields its error in ``ImageResult.error`` and no matches."""
+        for out in analyze_images(images, self.engine, EngineSpec.of(self.engine), "all", workers):
+            yield out, self.identify_faces(out.faces, top_k, threshold)
 
     def identify_faces(self, faces: list[Face], top_k: int = 5, threshold: float | None = None) -> list[Match]:
+        """Identify faces that already carry templates."""
         if not faces:
             return []
         threshold = self.identify_threshold if threshold is None else threshold

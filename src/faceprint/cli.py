@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.text import Text
 
 from faceprint.errors import FaceprintError
 
+if TYPE_CHECKING:
+    from faceprint.types import Face, Match
+
 app = typer.Typer(
     name="faceprint",
     help="Face recognition: enrol people into a gallery, identify and verify faces in photos.",
@@ -40,9 +43,15 @@ err = Console(stderr=True, highlight=False)
 class State:
     gallery: Path | None = None
     detector: str = "hog"
-    embedder: str = "dlib"
+    embedder: str = "onnx"
     flip: bool = True
+    workers: int | None = None
     _recognizer: Any = None
+
+    def n_workers(self, n_items: int) -> int:
+        from faceprint.pipeline import default_workers
+
+        return self.workers if self.workers is not None else default_workers(n_items)
 
     def recognizer(self) -> Any:
         if self._recognizer is None:
@@ -74,13 +83,18 @@ def main(
         ),
     ] = None,
     detector: Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (dlib MMOD, slow on CPU).")] = "hog",
-    embedder: Annotated[str, typer.Option(help="Embedding backend: dlib.")] = "dlib",
+    embedder: Annotated[str, typer.Option(help="Embedding backend: onnx (fast) or dlib (reference).")] = "onnx",
     flip: Annotated[bool, typer.Option(help="Average each face's template with its mirror image's.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Worker processes for batches (default: one per core)."),
+    ] = None,
 ) -> None:
     state.gallery = gallery
     state.detector = detector
     state.embedder = embedder
     state.flip = flip
+    state.workers = workers
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -124,6 +138,31 @@ def emit(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def report_images(
+    results: Iterable[tuple[str, list[dict[str, Any]], str | None]],
+    total: int,
+    label: str,
+    as_json: bool,
+    show: Callable[[dict[str, Any]], None],
+) -> None:
+    """One record per image (a JSON line, or ``show``); bad files are listed at the end and
+    make the exit code 1."""
+    failures: list[tuple[str, str]] = []
+    with progress_bar(total, label, enabled=total > 1) as advance:
+        for source, faces, error in results:
+            record: dict[str, Any] = {"image": source, "faces": faces, "error": error}
+            if error is not None:
+                failures.append((source, error))
+            advance()
+            if as_json:
+                emit(record)
+            elif error is None:
+                show(record)
+    report_failures(failures)
+    if failures:
+        raise typer.Exit(1)
+
+
 def _files(paths: list[Path]) -> list[Path]:
     from faceprint.image import iter_image_files
 
@@ -160,12 +199,15 @@ def enroll(
     total = sum(len(files) for _, files in jobs)
     rec = state.recognizer()
     added = skipped = 0
+    for person, files in jobs:
+        if not files:
+            failures.append((person, f"{person}: no image files"))
     with progress_bar(total, "enrolling") as advance:
-        for person, files in jobs:
-            if not files:
-                failures.append((person, f"{person}: no image files"))
-                continue
-            result = rec.enroll(person, files, largest=largest, on_progress=lambda *_: advance())
+        results = rec.enroll_many(
+            [(p, f) for p, f in jobs if f], largest, lambda *_: advance(), workers=state.n_workers(total)
+        )
+        for result in results:
+            person = result.name
             added += len(result.added)
             skipped += len(result.skipped)
             failures.extend(result.errors)
@@ -200,31 +242,23 @@ def identify(
     rec = state.recognizer()
     if len(rec.gallery.matrix(rec.model).names) == 0:
         err.print("[yellow]warning:[/yellow] the gallery has no people enrolled: every face will be unknown")
-    failures: list[tuple[str, str]] = []
-    with progress_bar(len(files), "identifying", enabled=len(files) > 1) as advance:
-        for f in files:
-            record: dict[str, Any] = {"image": str(f), "faces": [], "error": None}
-            try:
-                for m in rec.identify(f, top_k=top_k, threshold=threshold):
-                    record["faces"].append(
-                        {
-                            "box": list(m.face.box),
-                            "identity": m.identity,
-                            "score": round(m.score, 4),
-                            "candidates": [{"identity": c.identity, "score": round(c.score, 4)} for c in m.candidates],
-                        }
-                    )
-            except FaceprintError as exc:
-                record["error"] = str(exc)
-                failures.append((str(f), str(exc)))
-            advance()
-            if as_json:
-                emit(record)
-            elif record["error"] is None:
-                _print_identified(record)
-    report_failures(failures)
-    if failures:
-        raise typer.Exit(1)
+
+    def record(m: Match) -> dict[str, Any]:
+        return {
+            "box": list(m.face.box),
+            "identity": m.identity,
+            "score": round(m.score, 4),
+            "candidates": [{"identity": c.identity, "score": round(c.score, 4)} for c in m.candidates],
+        }
+
+    results = rec.identify_many(files, top_k, threshold, workers=state.n_workers(len(files)))
+    report_images(
+        ((r.source, [record(m) for m in matches], r.error) for r, matches in results),
+        len(files),
+        "identifying",
+        as_json,
+        _print_identified,
+    )
 
 
 def _print_identified(record: dict[str, Any]) -> None:
@@ -278,35 +312,26 @@ def detect(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per image per line.")] = False,
 ) -> None:
     """Find faces: box, detector score and 5 landmarks for each."""
-    from faceprint.api import as_image
+    from faceprint.pipeline import EngineSpec, analyze_images
 
     files = _files(paths)
     engine = state.recognizer().engine
-    failures: list[tuple[str, str]] = []
-    with progress_bar(len(files), "detecting", enabled=len(files) > 1) as advance:
-        for f in files:
-            record: dict[str, Any] = {"image": str(f), "faces": [], "error": None}
-            try:
-                for face in engine.detect(as_image(f).pixels):
-                    record["faces"].append(
-                        {
-                            "box": list(face.box),
-                            "score": round(face.score, 4),
-                            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks],
-                        }
-                    )
-            except FaceprintError as exc:
-                record["error"] = str(exc)
-                failures.append((str(f), str(exc)))
-            advance()
-            if as_json:
-                emit(record)
-            elif record["error"] is None:
-                boxes = ", ".join(str(tuple(x["box"])) for x in record["faces"])
-                out.print(f"{f}: {len(record['faces'])} face(s) {boxes}")
-    report_failures(failures)
-    if failures:
-        raise typer.Exit(1)
+
+    def record(face: Face) -> dict[str, Any]:
+        return {
+            "box": list(face.box),
+            "score": round(face.score, 4),
+            "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in face.landmarks],  # type: ignore[union-attr]
+        }
+
+    def show(record: dict[str, Any]) -> None:
+        boxes = ", ".join(str(tuple(x["box"])) for x in record["faces"])
+        out.print(f"{record['image']}: {len(record['faces'])} face(s) {boxes}")
+
+    results = analyze_images(files, engine, EngineSpec.of(engine), "detect", state.n_workers(len(files)))
+    report_images(
+        ((r.source, [record(f) for f in r.faces], r.error) for r in results), len(files), "detecting", as_json, show
+    )
 
 
 # ------------------------------------------------------------------------------- gallery

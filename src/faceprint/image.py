@@ -102,6 +102,41 @@ def load_image(path: str | os.PathLike[str]) -> LoadedImage:
     return decode_image(data, str(p))
 
 
+ImageInput = str | os.PathLike[str] | bytes | np.ndarray | LoadedImage
+
+
+def as_image(source: ImageInput, name: str | None = None) -> LoadedImage:
+    """Anything image-like -> an upright RGB :class:`LoadedImage`."""
+    if isinstance(source, LoadedImage):
+        return source
+    if isinstance(source, bytes):
+        return decode_image(source, name or "<upload>")
+    if isinstance(source, np.ndarray):
+        arr = source
+        if arr.ndim == 2:
+            arr = np.repeat(arr[:, :, None], 3, axis=2)
+        if arr.ndim != 3 or arr.shape[2] not in (3, 4) or arr.dtype != np.uint8:
+            raise ImageError(f"{name or '<array>'}: expected an (H, W, 3) uint8 RGB array, got {arr.dtype} {arr.shape}")
+        arr = np.ascontiguousarray(arr[:, :, :3])
+        return LoadedImage(arr, hashlib.sha256(arr.tobytes()).hexdigest(), name or "<array>")
+    return load_image(source)
+
+
+def content_sha256(source: ImageInput) -> str | None:
+    """SHA-256 of an input's content (the file's bytes), or None if it cannot be read."""
+    if isinstance(source, (LoadedImage, np.ndarray)):
+        try:
+            return as_image(source).sha256
+        except ImageError:
+            return None
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    try:
+        return hashlib.sha256(Path(source).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def iter_image_files(paths: list[Path]) -> list[Path]:
     """Expand folders (recursively, sorted) into image files; files are kept as given."""
     out: list[Path] = []

@@ -29,9 +29,18 @@ class Landmarker5:
         return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
 
 
-def _clip_box(rect: object, width: int, height: int) -> tuple[int, int, int, int]:
-    left, top, right, bottom = rect.left(), rect.top(), rect.right(), rect.bottom()  # type: ignore[attr-defined]
-    return (max(0, left), max(0, top), min(width, right + 1), min(height, bottom + 1))
+def _faces(image: np.ndarray, rects: list, scores: list[float], landmarks: Landmarker5) -> list[Face]:
+    """dlib rectangles (inclusive corners, may overhang the image) -> faces with landmarks."""
+    h, w = image.shape[:2]
+    faces = []
+    for rect, score in zip(rects, scores):
+        corners = (rect.left(), rect.top(), rect.right(), rect.bottom())
+        box = (max(0, corners[0]), max(0, corners[1]), min(w, corners[2] + 1), min(h, corners[3] + 1))
+        if box[2] - box[0] < 4 or box[3] - box[1] < 4:
+            continue
+        # landmarks come from the unclipped box: that is what the predictor was trained on
+        faces.append(Face(box=box, score=float(score), landmarks=landmarks(image, corners)))
+    return faces
 
 
 class HogDetector:
@@ -50,22 +59,9 @@ class HogDetector:
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        h, w = image.shape[:2]
         with self._lock:
             rects, scores, _ = self._detector.run(image, self.upsample, self.min_score)
-            faces = []
-            for rect, score in zip(rects, scores):
-                box = _clip_box(rect, w, h)
-                if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-                    continue
-                faces.append(
-                    Face(
-                        box=box,
-                        score=float(score),
-                        landmarks=self._landmarks(image, (rect.left(), rect.top(), rect.right(), rect.bottom())),
-                    )
-                )
-        return faces
+            return _faces(image, rects, scores, self._landmarks)
 
 
 class MmodDetector:
@@ -82,20 +78,6 @@ class MmodDetector:
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Face]:
-        h, w = image.shape[:2]
         with self._lock:
             dets = self._detector(image, self.upsample)
-            faces = []
-            for d in dets:
-                r = d.rect
-                box = _clip_box(r, w, h)
-                if box[2] - box[0] < 4 or box[3] - box[1] < 4:
-                    continue
-                faces.append(
-                    Face(
-                        box=box,
-                        score=float(d.confidence),
-                        landmarks=self._landmarks(image, (r.left(), r.top(), r.right(), r.bottom())),
-                    )
-                )
-        return faces
+            return _faces(image, [d.rect for d in dets], [d.confidence for d in dets], self._landmarks)
