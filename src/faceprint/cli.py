@@ -388,6 +388,9 @@ def rename(old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argu
 # ------------------------------------------------------------------ more command groups
 # Each feature package registers its own commands here (one line each).
 # [register-commands]
+from faceprint.video.cli import register as _register_video  # noqa: E402
+
+_register_video(app)
 
 
 def run() -> None:

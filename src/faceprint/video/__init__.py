@@ -1,0 +1,40 @@
+"""Faces in video: who appears when, in files, on cameras and in network streams.
+
+>>> from faceprint import Recognizer
+>>> from faceprint.video import recognize_video
+>>> result = recognize_video("clip.mp4", Recognizer("gallery.db"), every=5)
+>>> [(a.identity, a.start_s, a.end_s) for a in result.appearances]
+
+For frame-by-frame control use :class:`VideoRecognizer`: ``frames(source)`` yields a
+:class:`FrameResult` per frame (tracked boxes with their current labels) and
+``timeline()`` gives the :class:`Appearance` rows.
+"""
+
+from faceprint.video.pipeline import (
+    Appearance,
+    FrameResult,
+    TrackView,
+    VideoRecognizer,
+    VideoResult,
+    VideoStats,
+    recognize_video,
+)
+from faceprint.video.reader import Frame, VideoReader, open_video
+from faceprint.video.tracker import IouTracker, KalmanBox, Track, iou_matrix
+
+__all__ = [
+    "Appearance",
+    "Frame",
+    "FrameResult",
+    "IouTracker",
+    "KalmanBox",
+    "Track",
+    "TrackView",
+    "VideoReader",
+    "VideoRecognizer",
+    "VideoResult",
+    "VideoStats",
+    "iou_matrix",
+    "open_video",
+    "recognize_video",
+]

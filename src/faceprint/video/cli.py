@@ -1,0 +1,196 @@
+"""``faceprint video``: who appears when in a video file, on a camera or in a stream."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``video`` command to the faceprint CLI."""
+    app.command(name="video")(video)
+
+
+def video(
+    source: Annotated[
+        str, typer.Argument(metavar="INPUT", help="Video file, camera index (0, 1, ...) or RTSP/HTTP URL.")
+    ],
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the timeline as a JSON array ('-': stdout).")
+    ] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the timeline as CSV ('-': stdout).")] = None,
+    annotate: Annotated[
+        Path | None, typer.Option("--annotate", help="Write a copy of the video with boxes and names (.mp4/.mkv/.avi).")
+    ] = None,
+    crops: Annotated[
+        Path | None, typer.Option("--crops", help="Save each track's best face crop in this folder.")
+    ] = None,
+    every: Annotated[
+        int, typer.Option("--every", min=1, help="Run the detector every N frames; track in between.")
+    ] = 5,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Candidates kept per track.")] = 3,
+    threshold: Annotated[
+        float | None, typer.Option(help="Override the gallery's identification threshold (cosine).")
+    ] = None,
+    detect_size: Annotated[
+        int,
+        typer.Option(
+            "--detect-size",
+            min=64,
+            help="Long side in pixels of the copy the detector sees (smaller: faster, misses small faces).",
+        ),
+    ] = 960,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--no-live",
+            help="Process in real time, dropping frames when behind (default: on for cameras and URLs).",
+        ),
+    ] = None,
+    max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames.")] = None,
+) -> None:
+    """Who appears when: track faces through a video and name each track from the gallery.
+
+    Prints a timeline (one row per appearance), or writes it with --json/--csv. Files show a
+    progress bar; live sources a status line, and Ctrl-C stops them and still writes the
+    outputs. Exits 1 when the input is unreadable or ends early (partial results are kept).
+    """
+    # FFmpeg's and OpenCV's own log lines ("moov atom not found", "can't open camera by
+    # index") would only repeat our error messages, less clearly
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    import cv2.utils.logging
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from faceprint.cli import err, fail, out, progress_bar, state
+    from faceprint.errors import FaceprintError, VideoError
+    from faceprint.video.output import check_output, write_csv, write_json
+    from faceprint.video.pipeline import FrameResult, recognize_video
+    from faceprint.video.reader import open_video
+
+    if os.environ.get("OPENCV_LOG_LEVEL") is None:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    if str(json_out) == "-" and str(csv_out) == "-":
+        raise fail("--json - and --csv - cannot both write to stdout", 2)
+    # before loading the models: unwritable outputs (usage error, 2) and a bad input (1) fail at once
+    try:
+        for path, is_video in ((json_out, False), (csv_out, False), (annotate, True)):
+            if path is not None:
+                check_output(path, video=is_video)
+    except VideoError as exc:
+        raise fail(str(exc), 2) from None
+    try:
+        reader = open_video(source, live)
+    except VideoError as exc:
+        raise fail(str(exc)) from None
+    try:
+        rec = state.recognizer()
+    except BaseException:
+        reader.close()
+        raise
+    if len(rec.gallery.matrix(rec.model).names) == 0:
+        err.print("[yellow]warning:[/yellow] the gallery has no people enrolled: every face will be unknown")
+
+    recent: deque[float] = deque(maxlen=30)
+    interactive = err.is_terminal
+
+    def status(result: FrameResult, n: int) -> str:
+        recent.append(time.perf_counter())
+        rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
+        faces = ", ".join(t.label for t in result.tracks) or "no faces"
+        return f"{n} frames | {rate:.1f} fps | {result.dropped} dropped | {faces}"
+
+    options: dict[str, Any] = {
+        "every": every,
+        "top_k": top_k,
+        "threshold": threshold,
+        "detect_size": detect_size,
+        "crops_dir": crops,
+    }
+    try:
+        if reader.live:
+            columns = (SpinnerColumn(), TextColumn("{task.description}"))
+            with Progress(*columns, console=err, transient=False, disable=not interactive) as progress:
+                task = progress.add_task(f"{reader.name}: waiting for frames", total=None)
+                counter = [0]
+
+                def on_live(result: FrameResult) -> None:
+                    counter[0] += 1
+                    progress.update(task, description=status(result, counter[0]))
+
+                result = recognize_video(
+                    reader, rec, annotate=annotate, max_frames=max_frames, on_frame=on_live, **options
+                )
+        else:
+            total = reader.frame_count if max_frames is None else min(max_frames, reader.frame_count or max_frames)
+            with progress_bar(total, Path(reader.name).name, enabled=interactive) as advance:  # type: ignore[arg-type]
+                result = recognize_video(
+                    reader, rec, annotate=annotate, max_frames=max_frames, on_frame=lambda _: advance(), **options
+                )
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        reader.close()
+
+    rows = result.appearances
+    try:
+        if json_out is not None:
+            write_json(rows, json_out)
+        if csv_out is not None:
+            write_csv(rows, csv_out)
+    except OSError as exc:
+        raise fail(f"cannot write the timeline: {exc}") from None
+    if json_out is None and csv_out is None:
+        _print_table(out, rows, result.source)
+    s = result.stats
+    rate = s.frames / result.elapsed_s if result.elapsed_s > 0 else 0.0
+    dropped = f", {result.dropped} dropped" if reader.live else ""
+    err.print(
+        f"{s.frames} frames in {result.elapsed_s:.1f} s ({rate:.1f} frames/s{dropped}); "
+        f"{s.detections} detector runs, {s.faces_embedded} faces embedded; {len(rows)} appearance(s)"
+        + (f"; annotated video: {result.annotated}" if result.annotated else "")
+    )
+    if result.error:
+        raise fail(result.error)
+    if result.interrupted:
+        err.print("stopped (Ctrl-C); outputs written")
+        if not reader.live:
+            raise typer.Exit(130)
+
+
+def _print_table(console: Any, rows: list[Any], source: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} appearance(s) in {source}")
+    for name, justify in (
+        ("identity", "left"),
+        ("track", "right"),
+        ("start", "right"),
+        ("end", "right"),
+        ("frames", "right"),
+        ("score", "right"),
+        ("crop", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for a in rows:
+        style = None if a.known else "yellow"
+        table.add_row(
+            a.identity,
+            str(a.track_id),
+            _clock(a.start_s),
+            _clock(a.end_s),
+            f"{a.start_frame}-{a.end_frame}",
+            f"{a.score:.3f}",
+            a.crop or "",
+            style=style,
+        )
+    console.print(table)
+
+
+def _clock(seconds: float) -> str:
+    minutes, s = divmod(seconds, 60)
+    return f"{int(minutes)}:{s:05.2f}"

@@ -1,0 +1,587 @@
+"""Who appears when: detect every N frames, track in between, name each track once.
+
+Per frame the cost is a thumbnail for cut detection and a Kalman prediction per track;
+every ``every`` frames (and on every cut) the detector runs on a copy scaled to
+``detect_size`` pixels on the long side. A track's identity comes from its own template:
+the quality-weighted mean of the embeddings sampled along it (a few at its start, then
+one per ``resample_s`` or when a clearly better view shows up), so the embedder runs on a
+small fraction of the detections and a single blurred or turned frame barely moves the
+label. At the end, unknown tracks are grouped by template similarity into
+``unknown-<k>``, and tracks of one label separated by less than ``merge_gap_s`` become
+one appearance.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from faceprint.detect import Detector, get_detector
+from faceprint.engine import normalize
+from faceprint.errors import VideoError
+from faceprint.types import Candidate, Face
+from faceprint.video.quality import Quality, face_quality
+from faceprint.video.reader import Frame, VideoReader, VideoSource, open_video
+from faceprint.video.scene import SceneCutDetector
+from faceprint.video.tracker import IouTracker, Track
+
+if TYPE_CHECKING:
+    from faceprint.api import Recognizer
+
+#: a sample this much better than the track's best so far is taken at once
+BETTER_VIEW = 1.25
+DEFAULT_FPS = 25.0
+
+
+@dataclass
+class TrackView:
+    """One tracked face on one frame."""
+
+    track_id: int
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the frame's pixels
+    identity: str | None  # best identity so far (None: unknown)
+    score: float  # similarity of the track's template to its nearest identity
+    detected: bool  # the box comes from the detector on this frame (else: predicted)
+
+    @property
+    def label(self) -> str:
+        return self.identity or "unknown"
+
+
+@dataclass
+class FrameResult:
+    index: int  # frame number in the source (gaps: dropped frames)
+    time_s: float
+    image: np.ndarray  # the frame, BGR (not copied: draw on a copy)
+    tracks: list[TrackView]
+    detected: bool  # the detector ran on this frame
+    scene_cut: bool
+    dropped: int  # frames dropped so far (live sources)
+
+
+@dataclass
+class Appearance:
+    """One row of the timeline: a person on screen from ``start`` to ``end``."""
+
+    identity: str  # enrolled name, or unknown-<k> (k groups tracks of one unknown person)
+    track_id: int  # first track of the appearance
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+    score: float  # best template similarity to the identity (to the nearest one if unknown)
+    crop: str | None = None  # path of the best face crop, when crops are saved
+    known: bool = True
+    track_ids: list[int] = field(default_factory=list)  # every track merged into this row
+
+    FIELDS = ("identity", "track_id", "start_s", "end_s", "start_frame", "end_frame", "score", "crop")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON/CSV record (times to the millisecond, scores to 4 decimals)."""
+        return {
+            "identity": self.identity,
+            "track_id": self.track_id,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "score": round(self.score, 4),
+            "crop": self.crop,
+        }
+
+
+@dataclass
+class VideoStats:
+    frames: int = 0  # frames processed
+    detections: int = 0  # detector runs
+    faces_detected: int = 0
+    faces_embedded: int = 0
+    scene_cuts: int = 0
+    seconds: float = 0.0  # wall time spent in process()
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class VideoResult:
+    source: str
+    appearances: list[Appearance]
+    stats: VideoStats
+    fps: float | None  # the source's frame rate
+    frames_read: int  # decoded from the source (processed + dropped)
+    dropped: int
+    elapsed_s: float  # wall time end to end
+    error: str | None = None  # why the input ended early (results cover what was read)
+    interrupted: bool = False  # stopped by Ctrl-C / KeyboardInterrupt
+    annotated: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class _TrackState:
+    """What the pipeline knows about a track beyond its box."""
+
+    first_time: float
+    last_time: float
+    embeddings: list[np.ndarray] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    template: np.ndarray | None = None
+    weight_total: float = 0.0  # sum of the sample weights behind the template
+    identity: str | None = None
+    score: float = -1.0
+    candidates: list[Candidate] = field(default_factory=list)
+    best_quality: float = 0.0
+    best_crop: np.ndarray | None = None
+    last_sample_frame: int = -(10**9)
+    samples_taken: int = 0
+    crop_path: str | None = None
+
+
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "face"
+
+
+class VideoRecognizer:
+    """Recognise and track faces through a video; see the module docstring.
+
+    ``detector`` overrides the recognizer's detector for video (a :class:`Detector` or a
+    name for :func:`faceprint.detect.get_detector`): templates come from the recognizer's
+    embedder either way, so they stay comparable with the gallery.
+    """
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        every: int = 5,
+        detect_size: int = 960,
+        detector: Detector | str | None = None,
+        top_k: int = 3,
+        threshold: float | None = None,
+        min_samples: int = 2,
+        resample_s: float = 1.0,
+        max_samples: int = 24,
+        unknown_threshold: float | None = None,
+        merge_gap_s: float = 1.0,
+        scene_cuts: bool = True,
+        crops_dir: str | os.PathLike[str] | None = None,
+        tracker: IouTracker | None = None,
+    ) -> None:
+        if every < 1:
+            raise ValueError("every must be >= 1")
+        self.recognizer = recognizer
+        self.engine = recognizer.engine
+        self.detector = _video_detector(detector if detector is not None else self.engine.detector)
+        self.every = every
+        self.detect_size = detect_size
+        self.top_k = top_k
+        self.threshold = recognizer.identify_threshold if threshold is None else threshold
+        self.min_samples = min_samples
+        self.resample_s = resample_s
+        self.max_samples = max_samples
+        #: unknown tracks whose templates are at least this similar are one unknown person;
+        #: the 1:1 verification threshold is the operating point made for "same person?"
+        self.unknown_threshold = recognizer.verify_threshold if unknown_threshold is None else unknown_threshold
+        self.merge_gap_s = merge_gap_s
+        self.crops_dir = Path(crops_dir) if crops_dir is not None else None
+        self._tracker_template = tracker
+        self.scene_cuts = scene_cuts
+        self.reader: VideoReader | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (start a new video)."""
+        t = self._tracker_template
+        self.tracker = (
+            IouTracker(t.iou_threshold, t.max_missed, t.min_hits, t.max_center_dist, t.max_size_ratio)
+            if t is not None
+            else IouTracker()
+        )
+        self.stats = VideoStats()
+        self.fps = DEFAULT_FPS
+        self._states: dict[int, _TrackState] = {}
+        self._cuts = SceneCutDetector()
+        self._since_detect = 10**9  # the first frame runs the detector
+        self._compacted = 0  # finished tracks already compacted
+
+    # ------------------------------------------------------------------------- frames
+    def frames(
+        self, source: VideoSource | VideoReader, live: bool | None = None, max_frames: int | None = None
+    ) -> Iterator[FrameResult]:
+        """Process a video frame by frame (each call starts a new video). The frames read
+        are yielded even when the input turns out to be bad; then :class:`VideoError` is
+        raised (the timeline so far stays available from :meth:`timeline`)."""
+        reader = open_video(source, live)
+        self.reset()
+        self.reader = reader
+        self.fps = reader.fps or DEFAULT_FPS
+        try:
+            for n, frame in enumerate(reader, 1):
+                yield self.process(frame, dropped=reader.dropped)
+                if max_frames is not None and n >= max_frames:
+                    return
+        finally:
+            reader.close()
+            self.finish()
+        if reader.error:
+            raise VideoError(reader.error)
+
+    def process(self, frame: Frame, dropped: int = 0) -> FrameResult:
+        """One frame (call in frame order). Usable with frames from any source."""
+        started = time.perf_counter()
+        image = frame.image
+        cut = self.scene_cuts and self._cuts(image)
+        if cut:
+            self.stats.scene_cuts += 1
+            self.tracker.end_all()  # a new shot: no face continues across the cut
+        self.tracker.predict(frame.index)
+        # counted in processed frames, not source frames: a live source that drops frames must
+        # still get cheap tracked frames between detections, or it would detect on every frame
+        # it keeps, fall further behind, and drop more
+        self._since_detect += 1
+        detect = cut or self._since_detect >= self.every
+        fresh: set[int] = set()
+        if detect:
+            self._since_detect = 0
+            faces = self._detect(image)
+            self.stats.detections += 1
+            self.stats.faces_detected += len(faces)
+            tracks = self.tracker.update([f.box for f in faces], frame.index)
+            for track, face in zip(tracks, faces):
+                fresh.add(track.id)
+                state = self._states.get(track.id)
+                if state is None:
+                    state = self._states[track.id] = _TrackState(frame.time_s, frame.time_s)
+                state.last_time = frame.time_s
+                face.extra["track"] = track
+            self._sample(image, faces, frame.index)
+        views = []
+        for track in self.tracker.active:
+            if track.missed > 0 and track.id not in fresh:
+                continue  # not seen by the last detection: hide rather than draw a guess
+            state = self._states[track.id]
+            box = track.detection_box if track.id in fresh else track.box
+            h, w = image.shape[:2]
+            left, top, right, bottom = (int(round(v)) for v in box)
+            views.append(
+                TrackView(
+                    track.id,
+                    (max(0, left), max(0, top), min(w, right), min(h, bottom)),
+                    state.identity,
+                    state.score,
+                    track.id in fresh,
+                )
+            )
+        self._compact()
+        self.stats.frames += 1
+        self.stats.seconds += time.perf_counter() - started
+        return FrameResult(frame.index, frame.time_s, image, views, detect, cut, dropped)
+
+    def finish(self) -> None:
+        """End every track (the video is over)."""
+        self.tracker.end_all()
+        self._compact()
+
+    def _compact(self) -> None:
+        """Keep only what the timeline needs of ended tracks, so that memory stays flat on
+        a stream that runs for days: their samples go, their template stays."""
+        for track in self.tracker.finished[self._compacted :]:
+            state = self._states[track.id]
+            state.embeddings, state.weights = [], []
+        self._compacted = len(self.tracker.finished)
+        for track in self.tracker.discarded:  # too short to report
+            self._states.pop(track.id, None)
+        self.tracker.discarded.clear()
+
+    # ---------------------------------------------------------------------- detection
+    def _detect(self, bgr: np.ndarray) -> list[Face]:
+        """Faces with boxes and landmarks in full-frame pixels, found on a copy scaled to
+        ``detect_size`` on the long side: detection cost grows with pixels, so it stays the
+        same for 360p and 1080p input, and faces in high-resolution video are large."""
+        h, w = bgr.shape[:2]
+        scale = self.detect_size / max(h, w) if self.detect_size else 1.0
+        small = bgr
+        if abs(scale - 1.0) > 0.02:
+            # INTER_AREA is 5x slower than bilinear at non-integer ratios (15 ms for 720p ->
+            # 960 px) and only needed against aliasing when shrinking by 2 or more
+            interpolation = cv2.INTER_AREA if scale <= 0.5 else cv2.INTER_LINEAR
+            small = cv2.resize(bgr, (round(w * scale), round(h * scale)), interpolation=interpolation)
+        else:
+            scale = 1.0
+        faces = self.detector.detect(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        if scale != 1.0:
+            for f in faces:
+                left, top, right, bottom = (v / scale for v in f.box)
+                f.box = (
+                    max(0, int(round(left))),
+                    max(0, int(round(top))),
+                    min(w, int(round(right))),
+                    min(h, int(round(bottom))),
+                )
+                if f.landmarks is not None:
+                    f.landmarks = np.asarray(f.landmarks, np.float32) / scale
+        return faces
+
+    # ---------------------------------------------------------------------- identity
+    def _wants_sample(self, state: _TrackState, quality: float, frame: int) -> bool:
+        since = frame - state.last_sample_frame
+        if state.samples_taken < self.min_samples:
+            return True
+        if quality > state.best_quality * BETTER_VIEW and since >= self.every:
+            return True
+        return since >= self.resample_s * self.fps
+
+    def _sample(self, bgr: np.ndarray, faces: list[Face], frame: int) -> None:
+        """Embed the detections whose tracks need a sample; update those tracks' identity."""
+        faces = [f for f in faces if f.landmarks is not None]
+        if not faces:
+            return
+        # chips are cheap (about 0.3 ms); the embedder is not, so decide on the chip's quality
+        chips = np.ascontiguousarray(self.engine.chips(bgr, faces)[..., ::-1])  # BGR frame -> RGB chips
+        chosen: list[tuple[Face, np.ndarray, Quality]] = []
+        for face, chip in zip(faces, chips):
+            track: Track = face.extra["track"]  # type: ignore[assignment]
+            quality = face_quality(face.box, face.landmarks, chip)
+            if self._wants_sample(self._states[track.id], quality.total, frame):
+                chosen.append((face, chip, quality))
+        if not chosen:
+            return
+        templates = self.engine.embed_chips(np.stack([c for _, c, _ in chosen]))
+        self.stats.faces_embedded += len(chosen)
+        for (face, _, quality), embedding in zip(chosen, templates):
+            track = face.extra["track"]
+            self._add_sample(self._states[track.id], embedding, quality, face.box, bgr, frame)  # type: ignore[union-attr]
+
+    def _add_sample(
+        self,
+        state: _TrackState,
+        embedding: np.ndarray,
+        quality: Quality,
+        box: tuple[int, int, int, int],
+        bgr: np.ndarray,
+        frame: int,
+    ) -> None:
+        weight = quality.total
+        state.embeddings.append(embedding)
+        state.weights.append(weight)
+        if len(state.weights) > self.max_samples:  # keep the best views
+            worst = int(np.argmin(state.weights))
+            del state.embeddings[worst], state.weights[worst]
+        state.samples_taken += 1
+        state.last_sample_frame = frame
+        if weight > state.best_quality:
+            state.best_quality = weight
+            if self.crops_dir is not None:
+                state.best_crop = _crop(bgr, box)
+        weights = np.asarray(state.weights, np.float32)
+        state.template = normalize((np.stack(state.embeddings) * weights[:, None]).sum(axis=0))
+        state.weight_total = float(weights.sum())
+        probe = Face(box=box, score=1.0, embedding=state.template)
+        match = self.recognizer.identify_faces([probe], top_k=self.top_k, threshold=self.threshold)[0]
+        state.identity, state.score, state.candidates = match.identity, match.score, match.candidates
+
+    # ---------------------------------------------------------------------- timeline
+    def _reported(self) -> list[tuple[Track, _TrackState]]:
+        tracks = self.tracker.finished + [t for t in self.tracker.active if self.tracker.confirmed(t)]
+        return [(t, self._states[t.id]) for t in tracks if self._states[t.id].template is not None]
+
+    def _unknown_labels(self, rows: list[tuple[Track, _TrackState]]) -> dict[int, tuple[str, float, bool]]:
+        """Labels for the tracks the gallery left unknown: (label, score, known).
+
+        First, a track whose template matches the tracks of a person identified in this
+        video (their quality-weighted centroid, at the same-person threshold) is that
+        person: a face seen side-on in one shot is recognised through a frontal shot of the
+        same person elsewhere in the video. The rest are grouped in order of appearance:
+        each joins the most similar group whose centroid clears the threshold."""
+        labels: dict[int, tuple[str, float, bool]] = {}
+        known: dict[str, np.ndarray] = {}
+        for _, state in rows:
+            if state.identity is not None and state.template is not None:
+                known.setdefault(state.identity, np.zeros_like(state.template))
+                known[state.identity] += state.template * state.weight_total
+        names = list(known)
+        centroids = normalize(np.stack([known[n] for n in names])) if names else None
+        sums: list[np.ndarray] = []
+        for track, state in sorted(rows, key=lambda r: (r[0].first_frame, r[0].id)):
+            if state.identity is not None or state.template is None:
+                continue
+            if centroids is not None:
+                sims = centroids @ state.template
+                j = int(np.argmax(sims))
+                if sims[j] >= self.unknown_threshold:
+                    name = names[j]
+                    score = next((c.score for c in state.candidates if c.identity == name), float(sims[j]))
+                    labels[track.id] = (name, score, True)
+                    continue
+            weight = state.weight_total
+            best, best_sim = -1, self.unknown_threshold
+            if sums:
+                sims = normalize(np.stack(sums)) @ state.template
+                j = int(np.argmax(sims))
+                if sims[j] >= best_sim:
+                    best = j
+            if best < 0:
+                sums.append(state.template * weight)
+                best = len(sums) - 1
+            else:
+                sums[best] = sums[best] + state.template * weight
+            labels[track.id] = (f"unknown-{best + 1}", state.score, False)
+        return labels
+
+    def timeline(self) -> list[Appearance]:
+        """One row per appearance, in order of start. Call after the video ends (or at any
+        time for the timeline so far: tracks still on screen are included)."""
+        rows = self._reported()
+        unknown = self._unknown_labels(rows)
+        items: list[tuple[Appearance, float, _TrackState]] = []
+        for track, state in rows:
+            label, score, known = (state.identity, state.score, True) if state.identity else unknown[track.id]
+            items.append(
+                (
+                    Appearance(
+                        identity=label,
+                        track_id=track.id,
+                        start_s=state.first_time,
+                        end_s=state.last_time,
+                        start_frame=track.first_frame,
+                        end_frame=track.last_frame,
+                        score=score,
+                        known=known,
+                        track_ids=[track.id],
+                    ),
+                    state.best_quality,
+                    state,
+                )
+            )
+        if self.crops_dir is not None:
+            self._save_crops(items)
+        items.sort(key=lambda it: (it[0].start_frame, it[0].track_id))
+        merged: list[Appearance] = []
+        open_rows: dict[str, tuple[Appearance, float]] = {}  # label -> (row, best quality in it)
+        for row, quality, _ in items:
+            prev = open_rows.get(row.identity)
+            if prev is not None and row.start_s - prev[0].end_s <= self.merge_gap_s:
+                into, best = prev
+                into.end_s = max(into.end_s, row.end_s)
+                into.end_frame = max(into.end_frame, row.end_frame)
+                into.score = max(into.score, row.score)
+                into.track_ids.append(row.track_id)
+                if quality > best:
+                    into.crop = row.crop
+                    open_rows[row.identity] = (into, quality)
+                continue
+            merged.append(row)
+            open_rows[row.identity] = (row, quality)
+        return merged
+
+    def _save_crops(self, items: list[tuple[Appearance, float, _TrackState]]) -> None:
+        assert self.crops_dir is not None
+        self.crops_dir.mkdir(parents=True, exist_ok=True)
+        for row, _, state in items:
+            if state.best_crop is None:
+                continue
+            path = self.crops_dir / f"{_safe_name(row.identity)}-track{row.track_id:04d}.jpg"
+            if state.crop_path != str(path):
+                if state.crop_path is not None:  # the label changed since the last save
+                    Path(state.crop_path).unlink(missing_ok=True)
+                if not cv2.imwrite(str(path), state.best_crop):
+                    raise VideoError(f"{path}: could not write the face crop")
+                state.crop_path = str(path)
+            row.crop = state.crop_path
+
+
+def _video_detector(detector: Detector | str) -> Detector:
+    """The detector to run on video frames. dlib's detectors upsample the image before
+    searching (HOG's default doubles it, 4x the cost); here ``detect_size`` already sets the
+    scale, so they run with upsample 0 on a copy of the same detector (sharing its model)."""
+    if isinstance(detector, str):
+        return get_detector(detector, upsample=0) if detector in ("hog", "cnn") else get_detector(detector)
+    if getattr(detector, "upsample", 0):
+        detector = copy.copy(detector)
+        detector.upsample = 0  # type: ignore[attr-defined]
+    return detector
+
+
+def _crop(bgr: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.3) -> np.ndarray:
+    """The face with some context around it (a copy: the frame buffer is reused)."""
+    h, w = bgr.shape[:2]
+    left, top, right, bottom = box
+    mx, my = (right - left) * margin, (bottom - top) * margin
+    x0, y0 = max(0, int(left - mx)), max(0, int(top - my))
+    x1, y1 = min(w, int(right + mx)), min(h, int(bottom + my))
+    return bgr[y0:y1, x0:x1].copy()
+
+
+def recognize_video(
+    source: VideoSource | VideoReader,
+    recognizer: Recognizer,
+    *,
+    annotate: str | os.PathLike[str] | None = None,
+    live: bool | None = None,
+    max_frames: int | None = None,
+    on_frame: Callable[[FrameResult], None] | None = None,
+    **options: Any,
+) -> VideoResult:
+    """Process a whole video (or a stream until it ends or Ctrl-C) and return its timeline.
+
+    ``options`` go to :class:`VideoRecognizer` (``every``, ``detect_size``, ``detector``,
+    ``top_k``, ``threshold``, ``crops_dir``, ...). Raises :class:`VideoError` when the input
+    cannot be opened or yields no frame at all; an input that fails part way returns the
+    partial timeline with ``error`` set. A KeyboardInterrupt stops processing cleanly
+    (``interrupted`` is set) so that live streams can be ended with Ctrl-C.
+    """
+    from faceprint.video.output import AnnotationWriter, draw
+
+    started = time.perf_counter()
+    video = VideoRecognizer(recognizer, **options)
+    reader = open_video(source, live)
+    writer: AnnotationWriter | None = None
+    error: str | None = None
+    interrupted = False
+    try:
+        for result in video.frames(reader, max_frames=max_frames):
+            if annotate is not None:
+                if writer is None:  # opened on the first frame: its real size, no file for a dud
+                    h, w = result.image.shape[:2]
+                    writer = AnnotationWriter(annotate, reader.fps or DEFAULT_FPS, (w, h))
+                writer.write(draw(result))
+            if on_frame is not None:
+                on_frame(result)
+    except VideoError as exc:
+        if reader.error is None or str(exc) != reader.error:
+            raise  # not the input's fault (e.g. the annotated output cannot be written)
+        error = reader.error
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        reader.close()
+        video.finish()
+        if writer is not None:
+            writer.close()
+    if video.stats.frames == 0 and error is not None:
+        raise VideoError(error)
+    return VideoResult(
+        source=reader.name,
+        appearances=video.timeline(),
+        stats=video.stats,
+        fps=reader.fps,
+        frames_read=reader.frames_read,
+        dropped=reader.dropped,
+        elapsed_s=time.perf_counter() - started,
+        error=error,
+        interrupted=interrupted,
+        annotated=str(annotate) if writer is not None else None,
+    )
