@@ -391,6 +391,9 @@ def rename(old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argu
 from faceprint.video.cli import register as _register_video  # noqa: E402
 
 _register_video(app)
+from faceprint.server.cli import register as _register_server  # noqa: E402
+
+_register_server(app)
 
 
 def run() -> None:

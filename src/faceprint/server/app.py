@@ -1,0 +1,572 @@
+"""The REST service: ``create_app(recognizer)`` builds a FastAPI app over one Recognizer.
+
+Every route that touches the engine or the gallery is a plain ``def``: FastAPI runs those in
+its thread pool, so decoding, detection and embedding never block the event loop's other
+requests (dlib's detectors serialise themselves with a lock; the SQLite store opens one
+connection per thread and writes in BEGIN IMMEDIATE transactions). A semaphore bounds how many
+images are decoded and analysed at once, so a burst of uploads cannot exhaust memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faceprint import __version__
+from faceprint.api import Recognizer, as_image
+from faceprint.errors import FaceprintError
+from faceprint.gallery.base import Identity, Template
+from faceprint.image import LoadedImage, load_image, max_pixels
+from faceprint.server.auth import AdminKey, ReadKey
+from faceprint.server.schemas import (
+    Box,
+    CandidateOut,
+    DetectedFace,
+    DetectResponse,
+    EnrolFile,
+    EnrolResponse,
+    ErrorResponse,
+    Health,
+    IdentifiedFace,
+    IdentifyResponse,
+    IdentityCreate,
+    IdentityDeleted,
+    IdentityList,
+    IdentityOut,
+    IdentityRename,
+    ServiceInfo,
+    VerifyResponse,
+    WhoAmI,
+)
+from faceprint.server.store import ServerStore, make_thumbnail
+
+log = logging.getLogger("faceprint.server")
+
+STATIC_DIR = FilePath(__file__).parent / "static"
+DEFAULT_MAX_UPLOAD_BYTES = 20_000_000  # 20 MB, as `faceprint serve --max-upload-mb` counts
+
+#: HTTP status for each FaceprintError code (anything else that is ours: 400 bad_request)
+ERROR_STATUS = {
+    "bad_image": 400,
+    "bad_video": 400,
+    "image_too_large": 413,
+    "no_face": 422,
+    "multiple_faces": 422,
+    "unknown_identity": 404,
+    "identity_exists": 409,
+    "model_error": 500,
+}
+
+#: code for HTTPExceptions raised by Starlette/FastAPI themselves (404 route, 405, ...)
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+}
+
+#: module level: with postponed annotations FastAPI resolves these names from the module
+NameParam = Annotated[str, Path(min_length=1, max_length=200, description="Identity name.")]
+
+_E = {"model": ErrorResponse}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: _E, 403: _E, 422: _E}
+IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {**AUTH_ERRORS, 400: _E, 413: _E}
+
+
+def error_json(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def error_code(exc: FaceprintError) -> str:
+    return exc.code if exc.code != "error" else "bad_request"
+
+
+def public_message(exc: FaceprintError, private: Iterable[str] = ()) -> str:
+    """The error's message without server-side details (the gallery's file path)."""
+    message = str(exc)
+    for text in private:
+        message = message.replace(f" in {text}", "").replace(text, "<gallery>")
+    return message
+
+
+class PayloadTooLarge(HTTPException):
+    """Raised from the body stream; an HTTPException so FastAPI's form parsing passes it on as is."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, {"code": "payload_too_large", "message": f"request body is over the limit of {limit:,} bytes"}
+        )
+
+
+class GuardMiddleware:
+    """Caps the request body (413 before reading a byte when Content-Length says so, else while
+    streaming) and turns any unexpected exception into a JSON 500 without a stack trace (the
+    traceback is logged here, server-side)."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        async def reply(status: int, code: str, message: str) -> None:
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            if status == 413:
+                headers.append((b"connection", b"close"))
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                if not value.isdigit():
+                    await reply(400, "bad_request", "invalid Content-Length header")
+                    return
+                if int(value) > self.max_body:
+                    await reply(413, "payload_too_large", f"request body is over the limit of {self.max_body:,} bytes")
+                    return
+        received = 0
+
+        async def limited_receive() -> MutableMapping[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise PayloadTooLarge(self.max_body)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_tracked)
+        except PayloadTooLarge:
+            if not started:
+                await reply(413, "payload_too_large", f"request body is over the limit of {self.max_body:,} bytes")
+        except Exception:
+            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                await reply(500, "internal_error", "internal server error (details are in the server log)")
+
+
+def _r(value: float) -> float:
+    """Scores to 4 decimals, as the CLI prints them (more digits are noise)."""
+    return round(float(value), 4)
+
+
+def _source(upload: UploadFile, fallback: str) -> str:
+    """The upload's file name for messages: printable, short, never a path."""
+    name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if c.isprintable())[:100]
+    return name or fallback
+
+
+def _read(upload: UploadFile, fallback: str) -> LoadedImage:
+    upload.file.seek(0)
+    return as_image(upload.file.read(), _source(upload, fallback))
+
+
+def create_app(
+    recognizer: Recognizer,
+    *,
+    store: ServerStore | None = None,
+    cors_origins: Iterable[str] = (),
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    image_jobs: int | None = None,
+) -> FastAPI:
+    """The service over ``recognizer`` (its engine and gallery are used as they are, shared by
+    every request). Keys and thumbnails go to ``store``, by default the gallery's own file.
+
+    ``image_jobs`` caps how many requests decode and analyse images at once (default: twice the
+    CPUs): a decoded photo can take hundreds of MB, and more jobs than cores only queue anyway."""
+    rec = recognizer
+    if store is None:
+        store = ServerStore(rec.gallery.store.path)  # type: ignore[attr-defined]
+
+    app = FastAPI(
+        title="faceprint",
+        version=__version__,
+        description=(
+            "Face recognition over HTTP: enrol people into a gallery, identify and verify faces.\n\n"
+            "Authenticate with an API key from `faceprint keys create` as `Authorization: Bearer KEY` or "
+            "`X-API-Key: KEY`. Keys with the `read` role may identify, verify, detect and list; `admin` keys "
+            'may also change the gallery. Every error is `{"error": {"code": ..., "message": ...}}`.'
+        ),
+    )
+    app.state.recognizer = rec
+    app.state.store = store
+    app.state.max_upload_bytes = max_upload_bytes
+    slots = threading.BoundedSemaphore(image_jobs or 2 * (os.cpu_count() or 1))
+    private = [str(rec.gallery.store.path)]  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ error handlers
+    @app.exception_handler(FaceprintError)
+    async def faceprint_error(_: Request, exc: FaceprintError) -> JSONResponse:
+        code = error_code(exc)
+        return error_json(ERROR_STATUS.get(code, 400), code, public_message(exc, private))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for e in exc.errors()[:5]:
+            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+            msg = e.get("msg", "invalid")
+            if e.get("type") == "string_pattern_mismatch":
+                msg = "must not be blank nor contain '/' or control characters"
+            problems.append(f"{where}: {msg}")
+        return error_json(422, "validation_error", "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.detail, dict) and "code" in exc.detail:
+            code, message = str(exc.detail["code"]), str(exc.detail.get("message", ""))
+        else:
+            code = HTTP_CODES.get(exc.status_code, "http_error")
+            message = str(exc.detail) if exc.detail else code.replace("_", " ")
+        response = error_json(exc.status_code, code, message)
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # normally GuardMiddleware gets there first; this is the last line of defence
+        log.error("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+        return error_json(500, "internal_error", "internal server error (details are in the server log)")
+
+    # ------------------------------------------------------------------------ service
+    @app.get("/v1/health", response_model=Health, tags=["service"])
+    def health() -> Health:
+        """Liveness: no key needed."""
+        return Health(version=__version__)
+
+    @app.get("/v1/info", response_model=ServiceInfo, tags=["service"], responses=AUTH_ERRORS)
+    def info(_: ReadKey) -> ServiceInfo:
+        """The models in use, the decision thresholds and the gallery's size."""
+        people = rec.gallery.identities()
+        engine = rec.engine.info
+        return ServiceInfo(
+            version=__version__,
+            detector=engine.detector,
+            embedder=engine.embedder,
+            model=rec.model,
+            flip=engine.flip,
+            identify_threshold=rec.identify_threshold,
+            verify_threshold=rec.verify_threshold,
+            identities=len(people),
+            templates=sum(p.templates for p in people),
+            max_upload_bytes=max_upload_bytes,
+            max_pixels=max_pixels(),
+        )
+
+    @app.get("/v1/auth/whoami", response_model=WhoAmI, tags=["service"], responses=AUTH_ERRORS)
+    def whoami(key: ReadKey) -> WhoAmI:
+        """The key this request was made with (to check a key and learn its role)."""
+        return WhoAmI(id=key.id, name=key.name, role=key.role)
+
+    # --------------------------------------------------------------------- identities
+    def identity_out(ident: Identity, thumbs: set[str] | None = None) -> IdentityOut:
+        has_thumb = ident.name in thumbs if thumbs is not None else store.thumbnail(ident.name) is not None
+        return IdentityOut(
+            name=ident.name,
+            templates=ident.templates,
+            metadata=ident.metadata,
+            created_at=ident.created_at,
+            thumbnail=has_thumb,
+        )
+
+    @app.get("/v1/identities", response_model=IdentityList, tags=["identities"], responses=AUTH_ERRORS)
+    def list_identities(_: ReadKey) -> IdentityList:
+        """Everyone enrolled, by name, with template counts."""
+        thumbs = store.has_thumbnails()
+        return IdentityList(identities=[identity_out(i, thumbs) for i in rec.gallery.identities()])
+
+    @app.post(
+        "/v1/identities",
+        response_model=IdentityOut,
+        status_code=201,
+        tags=["identities"],
+        responses={**AUTH_ERRORS, 400: _E, 409: _E},
+    )
+    def create_identity(body: IdentityCreate, _: AdminKey) -> IdentityOut:
+        """Add a person (with no photos yet)."""
+        return identity_out(rec.gallery.add_identity(body.name, body.metadata))
+
+    @app.get(
+        "/v1/identities/{name}", response_model=IdentityOut, tags=["identities"], responses={**AUTH_ERRORS, 404: _E}
+    )
+    def get_identity(name: NameParam, _: ReadKey) -> IdentityOut:
+        return identity_out(rec.gallery.get_identity(name))
+
+    @app.patch(
+        "/v1/identities/{name}",
+        response_model=IdentityOut,
+        tags=["identities"],
+        responses={**AUTH_ERRORS, 400: _E, 404: _E, 409: _E},
+    )
+    def rename_identity(name: NameParam, body: IdentityRename, _: AdminKey) -> IdentityOut:
+        """Rename a person (their photos and thumbnail follow)."""
+        rec.gallery.rename(name, body.name)
+        return identity_out(rec.gallery.get_identity(body.name.strip()))
+
+    @app.delete(
+        "/v1/identities/{name}",
+        response_model=IdentityDeleted,
+        tags=["identities"],
+        responses={**AUTH_ERRORS, 404: _E},
+    )
+    def delete_identity(name: NameParam, _: AdminKey) -> IdentityDeleted:
+        """Remove a person and all their templates."""
+        return IdentityDeleted(name=name, templates_removed=rec.gallery.remove(name))
+
+    @app.get(
+        "/v1/identities/{name}/thumbnail",
+        response_class=Response,
+        tags=["identities"],
+        responses={200: {"content": {"image/jpeg": {}}}, **AUTH_ERRORS, 404: _E},
+    )
+    def thumbnail(name: NameParam, _: ReadKey) -> Response:
+        """A small JPEG of the person's face (from their first photo enrolled here)."""
+        rec.gallery.get_identity(name)  # 404 unknown_identity
+        jpeg = store.thumbnail(name) or _thumbnail_from_files(name)
+        if jpeg is None:
+            raise HTTPException(404, {"code": "not_found", "message": f"no thumbnail for {name!r}"})
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, no-cache"})
+
+    def _thumbnail_from_files(name: str) -> bytes | None:
+        # people enrolled from the command line have file paths as sources: crop the stored box
+        for t in rec.gallery.templates(name)[:3]:
+            if not FilePath(t.source).is_file():
+                continue
+            try:
+                with slots:
+                    jpeg = make_thumbnail(load_image(t.source).pixels, t.box)
+            except FaceprintError:
+                continue
+            store.set_thumbnail(name, jpeg)
+            return jpeg
+        return None
+
+    @app.post(
+        "/v1/identities/{name}/images",
+        response_model=EnrolResponse,
+        tags=["identities"],
+        responses={**IMAGE_ERRORS, 404: _E},
+    )
+    def enrol(
+        name: NameParam,
+        files: Annotated[list[UploadFile], File(description="One or more photos, one person in each.")],
+        _: AdminKey,
+        largest: Annotated[bool, Query(description="Take the largest face when a photo has several.")] = False,
+        create: Annotated[bool, Query(description="Create the identity if it does not exist.")] = False,
+    ) -> EnrolResponse | JSONResponse:
+        """Enrol photos of one person. Each photo is stored or refused on its own; if every photo
+        is refused, the answer is the first photo's error (with all of them in ``details``)."""
+        if not create:
+            rec.gallery.get_identity(name)  # 404 unknown_identity
+        results: list[EnrolFile] = []
+        thumb_done = False
+        for k, upload in enumerate(files):
+            source = _source(upload, f"file {k + 1}")
+            try:
+                with slots:
+                    loaded = _read(upload, source)
+                    status, face_box = _enrol_one(rec, name, loaded, largest, create)
+                results.append(EnrolFile(file=source, status=status))
+                if status == "added" and not thumb_done and face_box is not None:
+                    store.set_thumbnail(name, make_thumbnail(loaded.pixels, face_box))
+                    thumb_done = True
+            except FaceprintError as exc:
+                message = public_message(exc, private)
+                results.append(EnrolFile(file=source, status="error", code=error_code(exc), message=message))
+        failed = [r for r in results if r.status == "error"]
+        if results and len(failed) == len(results):
+            first = failed[0]
+            code = first.code or "bad_request"
+            message = first.message or "no photo could be enrolled"
+            if len(failed) > 1:
+                message = f"none of the {len(failed)} photos could be enrolled; first: {message}"
+            return error_json(ERROR_STATUS.get(code, 400), code, message, [r.model_dump() for r in failed])
+        ident = rec.gallery.get_identity(name.strip())
+        return EnrolResponse(
+            identity=ident.name,
+            added=sum(r.status == "added" for r in results),
+            skipped=sum(r.status == "skipped" for r in results),
+            failed=len(failed),
+            templates=ident.templates,
+            files=results,
+        )
+
+    # -------------------------------------------------------------------- recognition
+    @app.post("/v1/identify", response_model=IdentifyResponse, tags=["recognition"], responses=IMAGE_ERRORS)
+    def identify(
+        image: Annotated[UploadFile, File(description="A photo with any number of faces.")],
+        _: ReadKey,
+        top_k: Annotated[int, Query(ge=1, le=100, description="Candidates per face.")] = 5,
+        threshold: Annotated[
+            float | None, Query(ge=-1.0, le=1.0, description="Override the gallery's decision threshold (cosine).")
+        ] = None,
+    ) -> IdentifyResponse:
+        """Who is each face in the photo? ``identity`` is null for a face that matches nobody."""
+        with slots:
+            loaded = _read(image, "image")
+            matches = rec.identify(loaded, top_k=top_k, threshold=threshold)
+        h, w = loaded.pixels.shape[:2]
+        return IdentifyResponse(
+            width=w,
+            height=h,
+            model=rec.model,
+            threshold=rec.identify_threshold if threshold is None else threshold,
+            faces=[
+                IdentifiedFace(
+                    box=Box.of(m.face.box),
+                    detection_score=_r(m.face.score),
+                    identity=m.identity,
+                    score=_r(m.score),
+                    candidates=[CandidateOut(identity=c.identity, score=_r(c.score)) for c in m.candidates],
+                )
+                for m in matches
+            ],
+        )
+
+    @app.post("/v1/verify", response_model=VerifyResponse, tags=["recognition"], responses={**IMAGE_ERRORS, 404: _E})
+    def verify(
+        a: Annotated[UploadFile, File(description="A photo (its largest face is used).")],
+        _: ReadKey,
+        b: Annotated[UploadFile | None, File(description="A second photo; or give identity instead.")] = None,
+        identity: Annotated[
+            str | None, Query(min_length=1, max_length=200, description="Compare A with this enrolled person.")
+        ] = None,
+        threshold: Annotated[float | None, Query(ge=-1.0, le=1.0, description="Override the threshold.")] = None,
+    ) -> VerifyResponse:
+        """Are two photos the same person, or is a photo the enrolled person ``identity``?"""
+        if (b is None) == (identity is None):
+            raise RequestValidationError(
+                [{"loc": ("body", "b"), "msg": "give either a second image b or an identity", "type": "value_error"}]
+            )
+        with slots:
+            if identity is not None:
+                result = rec.verify_identity(_read(a, "a"), identity, threshold)
+            else:
+                result = rec.verify(_read(a, "a"), _read(b, "b"), threshold)  # type: ignore[arg-type]
+        return VerifyResponse(
+            same=bool(result.same),
+            score=_r(result.score),
+            threshold=_r(result.threshold),
+            against="identity" if identity is not None else "image",
+        )
+
+    @app.post("/v1/detect", response_model=DetectResponse, tags=["recognition"], responses=IMAGE_ERRORS)
+    def detect(
+        image: Annotated[UploadFile, File(description="A photo.")],
+        _: ReadKey,
+    ) -> DetectResponse:
+        """Find faces: box, detector score and five landmarks each (no gallery lookup)."""
+        with slots:
+            loaded = _read(image, "image")
+            faces = rec.engine.detect(loaded.pixels)
+        h, w = loaded.pixels.shape[:2]
+        return DetectResponse(
+            width=w,
+            height=h,
+            faces=[
+                DetectedFace(
+                    box=Box.of(f.box),
+                    score=_r(f.score),
+                    landmarks=[]
+                    if f.landmarks is None
+                    else [[round(float(x), 1), round(float(y), 1)] for x, y in f.landmarks],
+                )
+                for f in faces
+            ],
+        )
+
+    # ------------------------------------------------------------------------ web page
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(
+            STATIC_DIR / "index.html",
+            headers={
+                # everything the page needs is served from here: no CDN, works offline
+                "Content-Security-Policy": (
+                    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+                    "connect-src 'self'; frame-ancestors 'none'"
+                ),
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "no-cache",
+            },
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    # outermost last: CORS wraps the guard so that even 413 and 500 answers carry CORS headers
+    app.add_middleware(GuardMiddleware, max_body=max_upload_bytes)
+    origins = list(cors_origins)
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+            max_age=600,
+        )
+    return app
+
+
+def _enrol_one(
+    rec: Recognizer, name: str, loaded: LoadedImage, largest: bool, create: bool
+) -> tuple[str, tuple[int, int, int, int] | None]:
+    """One photo into the gallery: ("added", face box) or ("skipped", None); raises FaceprintError.
+
+    The same steps as Recognizer.enroll, unrolled because the service needs each refusal's
+    error *code* (EnrollResult keeps only the message) and the face box for the thumbnail.
+    """
+    if rec.gallery.store.has_source(name.strip(), loaded.sha256, rec.model):
+        return "skipped", None
+    _, face = rec.single_face(loaded, largest)
+    template = Template(
+        embedding=face.embedding,  # type: ignore[arg-type]
+        model=rec.model,
+        source=loaded.source,
+        file_sha256=loaded.sha256,
+        box=face.box,
+        quality=face.score,
+    )
+    if not rec.gallery.add_templates(name, [template], create=create):
+        return "skipped", None
+    return "added", face.box
+
+
+__all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app"]

@@ -1,0 +1,166 @@
+"""``faceprint serve`` and ``faceprint keys``: added to the main CLI by :func:`register`.
+
+The web stack (fastapi, uvicorn) is imported inside the command, so the rest of the CLI starts
+as fast as before and works without it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+
+class KeyRole(StrEnum):
+    admin = "admin"
+    read = "read"
+
+
+_core_module: Any = None
+
+
+def _core() -> Any:
+    """The main CLI module (its ``state``, ``out``, ``err``, ``fail``), found by register(): it may
+    run as ``__main__`` (python -m faceprint.cli), where importing faceprint.cli would give a
+    second copy whose ``state`` the global options never reach."""
+    if _core_module is None:
+        from faceprint import cli
+
+        return cli
+    return _core_module
+
+
+def _key_store() -> Any:
+    from faceprint.server.store import ServerStore
+
+    return ServerStore(_core().state.open_gallery().store.path)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option("--cors-origin", help="Allow browser pages from this origin (repeatable), e.g. https://a.b."),
+    ] = None,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB (413 above).")] = 20.0,
+    max_pixels: Annotated[
+        int | None, typer.Option(min=1, help="Largest image in pixels (default: $FACEPRINT_MAX_PIXELS or 64M).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+) -> None:
+    """Serve the REST API (/v1, docs at /docs) and the web page (/) over the gallery."""
+    core = _core()
+    try:
+        import uvicorn
+
+        from faceprint.server import ServerStore, create_app
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise core.fail(f"faceprint serve needs fastapi, uvicorn and python-multipart ({exc})") from None
+    if max_pixels is not None:
+        # decode_image reads the cap from the environment on every call
+        os.environ["FACEPRINT_MAX_PIXELS"] = str(max_pixels)
+    rec = core.state.recognizer()
+    store = ServerStore(rec.gallery.store.path)
+    app = create_app(rec, store=store, cors_origins=cors_origin or (), max_upload_bytes=int(max_upload_mb * 1e6))
+    core.err.print(f"gallery {rec.gallery.store.path}: {len(rec.gallery)} people, model {rec.model}", soft_wrap=True)
+    if store.active_key_count() == 0:
+        core.err.print(
+            "[yellow]warning:[/yellow] no API keys yet: every request but /v1/health will get 401. "
+            "Create one with: faceprint keys create --role admin"
+        )
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        core.err.print(
+            "[yellow]note:[/yellow] listening beyond this machine over plain HTTP: API keys and photos travel "
+            "unencrypted unless a TLS proxy sits in front"
+        )
+    shown = f"[{host}]" if ":" in host else host
+    core.err.print(f"serving on http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)", soft_wrap=True)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+
+
+keys_app = typer.Typer(help="API keys for faceprint serve (stored hashed in the gallery file).", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[KeyRole, typer.Option(help="admin: may change the gallery; read: identify/verify/list.")],
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
+) -> None:
+    """Create a key and print it (once: only its hash is stored)."""
+    secret, key = _key_store().create_key(role.value, name)
+    core = _core()
+    core.err.print(f"created {key.role} key {key.id}{f' ({key.name})' if key.name else ''}; it is shown only now:")
+    core.out.print(secret)
+
+
+@keys_app.command("list")
+def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List keys (never the keys themselves: their first characters only)."""
+    keys = _key_store().list_keys()
+    core = _core()
+    if as_json:
+        core.emit(
+            {
+                "keys": [
+                    {
+                        "id": k.id,
+                        "name": k.name,
+                        "role": k.role,
+                        "hint": k.hint,
+                        "created_at": k.created_at,
+                        "last_used_at": k.last_used_at,
+                        "revoked_at": k.revoked_at,
+                    }
+                    for k in keys
+                ]
+            }
+        )
+        return
+    table = Table(title=f"{sum(k.active for k in keys)} active API key(s)")
+    for column in ("id", "name", "role", "key", "created", "last used", "status"):
+        table.add_column(column, justify="right" if column == "id" else "left")
+    for k in keys:
+        table.add_row(
+            str(k.id),
+            k.name,
+            k.role,
+            f"{k.hint}…",
+            k.created_at[:16].replace("T", " "),
+            (k.last_used_at or "")[:16].replace("T", " "),
+            "active" if k.active else f"revoked {k.revoked_at[:10]}",  # type: ignore[index]
+        )
+    core.out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="The key's id (see keys list).")]) -> None:
+    """Revoke a key: a running server refuses it from the next request on."""
+    from faceprint.errors import FaceprintError
+
+    core = _core()
+    try:
+        key = _key_store().revoke_key(key_id)
+    except FaceprintError as exc:
+        raise core.fail(str(exc)) from None
+    core.out.print(f"revoked key {key.id}{f' ({key.name})' if key.name else ''}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``keys`` group to the main ``faceprint`` command."""
+    global _core_module
+    for module in (sys.modules.get("__main__"), sys.modules.get("faceprint.cli")):
+        if module is not None and getattr(module, "app", None) is app:
+            _core_module = module
+            break
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")

@@ -1,0 +1,225 @@
+"""What the service keeps beside the gallery, in the gallery's own SQLite file: API keys
+(hashed) and one small JPEG thumbnail per identity.
+
+Both live in tables of their own, so the gallery schema and its readers are untouched, and a
+gallery file carries its keys and thumbnails with it when it is copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import secrets
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+from faceprint.errors import FaceprintError
+
+Role = Literal["admin", "read"]
+ROLES: tuple[Role, ...] = ("admin", "read")
+KEY_PREFIX = "fpk_"
+THUMBNAIL_SIZE = 160  # pixels, long side
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_keys (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL DEFAULT '',
+    role TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    hint TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS identity_thumbnails (
+    identity_id INTEGER PRIMARY KEY REFERENCES identities(id) ON DELETE CASCADE,
+    jpeg BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def hash_key(key: str) -> str:
+    # the keys are 32 random bytes, so a plain (unsalted, fast) hash is enough: there is no
+    # dictionary to attack, and a stolen database does not reveal usable keys
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    role: Role
+    hint: str  # the first characters of the key, to tell keys apart in listings
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def make_thumbnail(pixels: np.ndarray, box: tuple[int, int, int, int] | None = None) -> bytes:
+    """A small JPEG of the face in ``box`` (with some margin), or of the whole image."""
+    h, w = pixels.shape[:2]
+    if box is not None:
+        left, top, right, bottom = box
+        side = max(right - left, bottom - top)
+        margin = int(side * 0.35)
+        cx, cy = (left + right) // 2, (top + bottom) // 2
+        half = side // 2 + margin
+        crop = pixels[max(0, cy - half) : min(h, cy + half), max(0, cx - half) : min(w, cx + half)]
+        if crop.size:
+            pixels = crop
+    img = Image.fromarray(np.ascontiguousarray(pixels))
+    img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=85)
+    return buf.getvalue()
+
+
+class ServerStore:
+    """API keys and thumbnails in the gallery's SQLite file. Thread-safe (a connection per thread)."""
+
+    #: seconds between writes of a key's last-used time (a write on every request would make
+    #: every read take the database's write lock)
+    TOUCH_EVERY = 60.0
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._touched: dict[int, float] = {}
+        self._touch_lock = threading.Lock()
+        self._db().executescript(_SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise FaceprintError(f"{self.path}: not a faceprint gallery ({exc})") from exc
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # keys -------------------------------------------------------------------------------
+    def create_key(self, role: str, name: str = "") -> tuple[str, ApiKey]:
+        """A new key: returns the secret (shown once, never stored) and its record."""
+        if role not in ROLES:
+            raise FaceprintError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)
+        cur = self._db().execute(
+            "INSERT INTO api_keys (name, role, key_hash, hint, created_at) VALUES (?, ?, ?, ?, ?)",
+            (name, role, hash_key(secret), secret[: len(KEY_PREFIX) + 6], _now()),
+        )
+        return secret, self.get_key(int(cur.lastrowid or 0))
+
+    def _row(self, row: tuple[object, ...]) -> ApiKey:
+        return ApiKey(*row)  # type: ignore[arg-type]
+
+    _COLUMNS = "id, name, role, hint, created_at, last_used_at, revoked_at"
+
+    def get_key(self, key_id: int) -> ApiKey:
+        row = self._db().execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id=?", (key_id,)).fetchone()
+        if row is None:
+            raise FaceprintError(f"no API key with id {key_id}")
+        return self._row(row)
+
+    def list_keys(self) -> list[ApiKey]:
+        return [self._row(r) for r in self._db().execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY id")]
+
+    def revoke_key(self, key_id: int) -> ApiKey:
+        key = self.get_key(key_id)
+        if key.active:
+            self._db().execute("UPDATE api_keys SET revoked_at=? WHERE id=?", (_now(), key_id))
+        return self.get_key(key_id)
+
+    def active_key_count(self) -> int:
+        return int(self._db().execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The active key with this secret, or None. Looked up on every request, so a key
+        revoked from the command line stops working at once, even in a running server."""
+        if not secret or len(secret) > 256:
+            return None
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {self._COLUMNS} FROM api_keys WHERE key_hash=? AND revoked_at IS NULL", (hash_key(secret),)
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        key = self._row(row)
+        self._touch(key.id)
+        return key
+
+    def _touch(self, key_id: int) -> None:
+        now = time.monotonic()
+        with self._touch_lock:
+            if now - self._touched.get(key_id, -1e9) < self.TOUCH_EVERY:
+                return
+            self._touched[key_id] = now
+        # a busy database must not fail the request: the time is only informative
+        with contextlib.suppress(sqlite3.OperationalError):
+            self._db().execute("UPDATE api_keys SET last_used_at=? WHERE id=?", (_now(), key_id))
+
+    # thumbnails ---------------------------------------------------------------------------
+    def _identity_id(self, name: str) -> int | None:
+        row = self._db().execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def thumbnail(self, name: str) -> bytes | None:
+        row = (
+            self._db()
+            .execute(
+                "SELECT t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id WHERE i.name=?",
+                (name,),
+            )
+            .fetchone()
+        )
+        return None if row is None else bytes(row[0])
+
+    def has_thumbnails(self) -> set[str]:
+        rows = self._db().execute("SELECT i.name FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id")
+        return {r[0] for r in rows}
+
+    def set_thumbnail(self, name: str, jpeg: bytes, replace: bool = False) -> bool:
+        """Store the identity's thumbnail (by default only if it has none yet)."""
+        ident = self._identity_id(name)
+        if ident is None:
+            return False
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        try:
+            cur = self._db().execute(
+                f"{verb} INTO identity_thumbnails (identity_id, jpeg, created_at) VALUES (?, ?, ?)",
+                (ident, jpeg, _now()),
+            )
+        except sqlite3.IntegrityError:
+            return False  # the identity was removed in between
+        return bool(cur.rowcount)
