@@ -240,7 +240,7 @@ def identify(
     """Who is in these photos? Each face gets a name or 'unknown'."""
     files = _files(paths)
     rec = state.recognizer()
-    if len(rec.gallery.matrix(rec.model).names) == 0:
+    if rec.gallery.store.identity_count(rec.model) == 0:
         err.print("[yellow]warning:[/yellow] the gallery has no people enrolled: every face will be unknown")
 
     def record(m: Match) -> dict[str, Any]:

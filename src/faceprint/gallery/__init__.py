@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -11,9 +12,17 @@ import numpy as np
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
+from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, sidecar_path
 from faceprint.gallery.sqlite import SQLiteStore
 from faceprint.match import Aggregation, identity_centroids, identity_scores, rank_identities
 from faceprint.types import Candidate
+
+log = logging.getLogger(__name__)
+
+#: Identities (of one model) from which search goes through the ANN index instead of scanning every
+#: centroid. Below it exact search costs well under a millisecond a query and needs no index file;
+#: measured with ``benchmarks/search.py --cutover``. Override per Gallery or with $FACEPRINT_ANN_MIN_IDENTITIES.
+DEFAULT_ANN_MIN_IDENTITIES = 20_000
 
 
 def default_gallery_path() -> Path:
@@ -35,16 +44,35 @@ class Gallery:
 
     Search is exact (one matrix product) and uses an in-memory copy of the templates that
     is refreshed whenever another process or thread changes the store.
+
+    From ``ann_min_identities`` identities of a model on (centroid scoring, a store that can
+    follow changes), search goes through an approximate index over the identity centroids
+    (``faceprint.gallery.index``), saved beside the gallery file; its candidates are re-scored
+    exactly, and it catches up with the store's changes before every search.
     """
 
-    def __init__(self, store: GalleryStore | str | Path | None = None, aggregation: Aggregation = "centroid") -> None:
+    def __init__(
+        self,
+        store: GalleryStore | str | Path | None = None,
+        aggregation: Aggregation = "centroid",
+        *,
+        ann_min_identities: int | None = None,
+        index_params: IndexParams | None = None,
+    ) -> None:
         self.store: GalleryStore = (
             open_store(default_gallery_path() if store is None else store)
             if store is None or isinstance(store, (str, Path))
             else store
         )
         self.aggregation = aggregation
+        env = os.environ.get("FACEPRINT_ANN_MIN_IDENTITIES")
+        self.ann_min_identities = (
+            ann_min_identities if ann_min_identities is not None else int(env) if env else DEFAULT_ANN_MIN_IDENTITIES
+        )
+        self.index_params = index_params or IndexParams()
         self._cache: dict[str, tuple[int, TemplateMatrix, np.ndarray]] = {}
+        self._indexes: dict[str, StoreIndex] = {}
+        self._small: dict[str, int] = {}  # model -> store version at which it was counted below the cut-over
         self._lock = threading.Lock()
 
     # identities -----------------------------------------------------------------
@@ -87,14 +115,64 @@ class Gallery:
         """Every template of ``model`` (cached until the store changes)."""
         return self._cached(model)[1]
 
+    def _index(self, model: str) -> StoreIndex | None:
+        """The model's ANN index, synced with the store, when the gallery is large enough for one
+        (caller holds the lock). None: search exactly."""
+        store = self.store
+        if self.aggregation != "centroid" or not isinstance(store, IndexableStore):
+            return None  # the index holds centroids; "max"/"mean" need every template
+        indexed = self._indexes.get(model)
+        if indexed is None:
+            version = store.version()
+            if self._small.get(model) == version:
+                return None
+            # counting all identities is cheap and bounds the per-model count (a scan of its templates)
+            if (
+                store.identity_count() < self.ann_min_identities
+                or store.identity_count(model) < self.ann_min_identities
+            ):
+                self._small[model] = version
+                return None
+            path = getattr(store, "path", None)
+            indexed = StoreIndex(store, model, sidecar_path(Path(path), model) if path else None, self.index_params)
+            self._indexes[model] = indexed
+        try:
+            index = indexed.sync()
+        except FaceprintError as exc:  # faiss missing: correct but slow
+            log.warning("%s; searching exactly", exc)
+            del self._indexes[model]
+            self._small[model] = store.version()
+            return None
+        if len(index) < self.ann_min_identities // 2:  # shrank well below the cut-over (half: no flapping)
+            del self._indexes[model]
+            return None
+        self._cache.pop(model, None)  # the exact path's template copy is not needed any more
+        return indexed
+
     def search(self, queries: np.ndarray, model: str, top_k: int = 5) -> list[list[Candidate]]:
         """Top-k identities (best first) for each unit-length query template."""
         queries = np.atleast_2d(np.asarray(queries, np.float32))
+        with self._lock:  # the index is modified in place when it catches up: no search meanwhile
+            indexed = self._index(model)
+            if indexed is not None and indexed.index is not None:
+                keys, scores = indexed.index.search(queries, top_k)
+                names = self.store.identity_names(sorted({int(k) for k in keys.ravel() if k >= 0}))  # type: ignore[attr-defined]
+                return [
+                    [Candidate(names[int(k)], float(sc)) for k, sc in zip(kr, sr) if int(k) in names]
+                    for kr, sr in zip(keys, scores)
+                ]
         _, matrix, centroids = self._cached(model)
         return rank_identities(queries, matrix, top_k, self.aggregation, centroids)
 
     def score(self, query: np.ndarray, name: str, model: str) -> float:
         """The identity-level score of one query against the enrolled person ``name``."""
+        if model in self._indexes:  # a large gallery: read this identity's templates, not everyone's
+            vectors = [t.embedding for t in self.store.templates(name) if t.model == model]
+            if not vectors:
+                raise FaceprintError(f"identity {name!r} has no templates for model {model}")
+            centroid = np.sum(vectors, axis=0)
+            centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+            return float(np.asarray(query, np.float32).ravel() @ centroid)
         _, matrix, centroids = self._cached(model)
         if name not in matrix.names:
             self.store.get_identity(name)  # raises UnknownIdentityError for an unknown name
@@ -110,7 +188,24 @@ class Gallery:
         self.store.set_setting(key, value)
 
     def close(self) -> None:
+        with self._lock:
+            for indexed in self._indexes.values():
+                try:
+                    indexed.save()  # catch-up work since the last save; a stale file also works
+                except OSError as exc:
+                    log.warning("could not save the search index: %s", exc)
+            self._indexes.clear()
         self.store.close()
 
 
-__all__ = ["Gallery", "GalleryStore", "Identity", "SQLiteStore", "Template", "TemplateMatrix", "default_gallery_path"]
+__all__ = [
+    "DEFAULT_ANN_MIN_IDENTITIES",
+    "Gallery",
+    "GalleryStore",
+    "Identity",
+    "IndexParams",
+    "SQLiteStore",
+    "Template",
+    "TemplateMatrix",
+    "default_gallery_path",
+]

@@ -39,7 +39,41 @@ CREATE TABLE IF NOT EXISTS templates (
 CREATE INDEX IF NOT EXISTS templates_by_identity ON templates(identity_id);
 CREATE INDEX IF NOT EXISTS templates_by_model ON templates(model);
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS changes (version INTEGER NOT NULL, identity_id INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_version ON changes(version);
 """
+
+#: How many versions of per-identity changes are kept, so that an index older than that rebuilds.
+CHANGE_LOG_VERSIONS = 100_000
+
+
+class ThreadConnections:
+    """One SQLite connection per thread (sqlite3 connections must not be shared across
+    threads), each in WAL mode with foreign keys on, autocommit unless a transaction is begun."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def get(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.DatabaseError as exc:
+                raise FaceprintError(f"{self.path}: not a faceprint gallery ({exc})") from exc
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
 
 
 def _now() -> str:
@@ -61,7 +95,7 @@ class SQLiteStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._conn = ThreadConnections(self.path)
         # executescript commits on its own, so the schema goes in before the transaction
         self._db().executescript(_SCHEMA)
         with self._tx() as db:
@@ -71,19 +105,8 @@ class SQLiteStore:
             elif json.loads(row[0]) > SCHEMA_VERSION:
                 raise FaceprintError(f"{self.path}: gallery written by a newer faceprint (schema {row[0]})")
 
-    # one connection per thread: sqlite3 connections must not be shared across threads
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.DatabaseError as exc:
-                raise FaceprintError(f"{self.path}: not a faceprint gallery ({exc})") from exc
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._conn.get()
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:
@@ -106,11 +129,17 @@ class SQLiteStore:
             raise UnknownIdentityError(f"no identity named {name!r} in {self.path}")
         return int(row[0])
 
-    def _bump(self, db: sqlite3.Connection) -> None:
+    def _bump(self, db: sqlite3.Connection, identity_id: int) -> None:
+        """Next version, and which identity it changed (in the caller's transaction): indexes catch
+        up with ``changed_identities`` instead of re-reading every template."""
         db.execute(
             "INSERT INTO settings VALUES ('version', '1') "
             "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+        version = int(db.execute("SELECT value FROM settings WHERE key='version'").fetchone()[0])
+        db.execute("INSERT INTO changes VALUES (?, ?)", (version, identity_id))
+        if version % 1000 == 0:  # keep the log bounded; an index older than the log rebuilds
+            db.execute("DELETE FROM changes WHERE version <= ?", (version - CHANGE_LOG_VERSIONS,))
 
     def add_identity(self, name: str, metadata: dict[str, Any] | None = None) -> Identity:
         name = _validate_name(name)
@@ -163,7 +192,7 @@ class SQLiteStore:
                 db.execute("UPDATE identities SET name=? WHERE id=?", (new, ident))
             except sqlite3.IntegrityError as exc:
                 raise IdentityExistsError(f"identity {new!r} already exists") from exc
-            self._bump(db)
+            self._bump(db, ident)
 
     def remove_identity(self, name: str) -> int:
         with self._tx() as db:
@@ -171,13 +200,16 @@ class SQLiteStore:
             n = db.execute("SELECT COUNT(*) FROM templates WHERE identity_id=?", (ident,)).fetchone()[0]
             db.execute("DELETE FROM templates WHERE identity_id=?", (ident,))
             db.execute("DELETE FROM identities WHERE id=?", (ident,))
-            self._bump(db)
+            self._bump(db, ident)
         return int(n)
 
     def remove_template(self, template_id: int) -> None:
         with self._tx() as db:
+            row = db.execute("SELECT identity_id FROM templates WHERE id=?", (template_id,)).fetchone()
+            if row is None:
+                return
             db.execute("DELETE FROM templates WHERE id=?", (template_id,))
-            self._bump(db)
+            self._bump(db, int(row[0]))
 
     def add_templates(self, name: str, templates: list[Template], create: bool = True) -> list[int]:
         name = _validate_name(name)
@@ -213,7 +245,7 @@ class SQLiteStore:
                 if cur.rowcount:
                     added.append(int(cur.lastrowid or 0))
             if added:
-                self._bump(db)
+                self._bump(db, ident)
         return added
 
     def has_source(self, name: str, file_sha256: str, model: str) -> bool:
@@ -280,6 +312,67 @@ class SQLiteStore:
             vectors[k] = np.frombuffer(blob, dtype=np.float32)
         return TemplateMatrix(ids=ids, labels=labels, names=names, vectors=vectors)
 
+    def identity_count(self, model: str | None = None) -> int:
+        """How many identities (with at least one template of ``model``, when given)."""
+        if model is None:
+            return int(self._db().execute("SELECT COUNT(*) FROM identities").fetchone()[0])
+        sql = "SELECT COUNT(DISTINCT identity_id) FROM templates WHERE model=?"
+        return int(self._db().execute(sql, (model,)).fetchone()[0])
+
+    def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
+        those among ``identity_ids``; the others have none), without building Template objects."""
+        sql = "SELECT identity_id, embedding FROM templates WHERE model=?"
+        if identity_ids is None:
+            rows = self._db().execute(sql + " ORDER BY identity_id", (model,)).fetchall()
+        else:
+            rows = []
+            wanted = sorted(set(identity_ids))
+            for s in range(0, len(wanted), 500):  # SQLite caps the number of bound parameters
+                chunk = wanted[s : s + 500]
+                marks = ",".join("?" * len(chunk))
+                # "+model": keep SQLite on the identity index (the model index would scan every template)
+                query = (
+                    f"SELECT identity_id, embedding FROM templates WHERE identity_id IN ({marks}) AND +model=? "
+                    "ORDER BY identity_id"
+                )
+                rows += self._db().execute(query, (*chunk, model)).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+        sums = np.add.reduceat(vectors, starts, axis=0)
+        return ids[starts], sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+    def identity_names(self, identity_ids: list[int]) -> dict[int, str]:
+        """Current names of the given identity ids (ids that no longer exist are left out)."""
+        out: dict[int, str] = {}
+        wanted = sorted(set(identity_ids))
+        for s in range(0, len(wanted), 500):
+            chunk = wanted[s : s + 500]
+            sql = f"SELECT id, name FROM identities WHERE id IN ({','.join('?' * len(chunk))})"
+            out.update((int(i), n) for i, n in self._db().execute(sql, chunk))
+        return out
+
+    def changed_identities(self, since: int) -> tuple[int, set[int]] | None:
+        """(current version, ids of the identities changed after version ``since``), or None when
+        the change log does not cover every version since then (too old, or written by a faceprint
+        that kept no log): the caller must then re-read everything."""
+        version = self.version()  # read first: a change landing after it is only applied twice
+        if since == version:
+            return version, set()
+        if since > version:
+            return None  # the store was replaced by an older file
+        rows = (
+            self._db()
+            .execute("SELECT version, identity_id FROM changes WHERE version > ? AND version <= ?", (since, version))
+            .fetchall()
+        )
+        if len({r[0] for r in rows}) != version - since:
+            return None
+        return version, {int(r[1]) for r in rows}
+
     def models(self) -> list[str]:
         return [r[0] for r in self._db().execute("SELECT DISTINCT model FROM templates ORDER BY model")]
 
@@ -298,7 +391,4 @@ class SQLiteStore:
         return int(self.get_setting("version") or 0)
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._conn.close()

@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from faceprint.errors import FaceprintError
+from faceprint.gallery.sqlite import ThreadConnections
 
 Role = Literal["admin", "read"]
 ROLES: tuple[Role, ...] = ("admin", "read")
@@ -102,29 +103,16 @@ class ServerStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
+        self._conn = ThreadConnections(self.path)
         self._touched: dict[int, float] = {}
         self._touch_lock = threading.Lock()
         self._db().executescript(_SCHEMA)
 
     def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-            except sqlite3.DatabaseError as exc:
-                raise FaceprintError(f"{self.path}: not a faceprint gallery ({exc})") from exc
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
+        return self._conn.get()
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        self._conn.close()
 
     # keys -------------------------------------------------------------------------------
     def create_key(self, role: str, name: str = "") -> tuple[str, ApiKey]:

@@ -1,0 +1,241 @@
+"""The centroid ANN index and the Gallery's use of it, on synthetic clustered vectors (no models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceprint.gallery import Gallery, SQLiteStore, Template
+from faceprint.gallery.index import CentroidIndex, IndexParams, StoreIndex, sidecar_path
+
+MODEL = "test-model"
+DIM = 32
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def face_like(n_ids: int, per_id: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Templates shaped like face templates: identity centres in a narrow cone around a common
+    direction (different people ~0.8-0.9 cosine), photos scattered around them (same person ~0.95).
+    Returns (centres (n_ids, DIM), templates (n_ids * per_id, DIM), labels)."""
+    rng = np.random.default_rng(seed)
+    mean = unit(rng.normal(size=DIM))
+    centres = unit(mean + 0.45 * rng.normal(size=(n_ids, DIM)).astype(np.float32) / np.sqrt(DIM))
+    labels = np.repeat(np.arange(n_ids), per_id)
+    templates = unit(centres[labels] + 0.2 * rng.normal(size=(len(labels), DIM)).astype(np.float32) / np.sqrt(DIM))
+    return centres, templates, labels
+
+
+def queries_for(centres: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
+    """New photos of enrolled people."""
+    rng = np.random.default_rng(seed)
+    who = rng.choice(len(centres), n, replace=False)
+    return unit(centres[who] + 0.2 * rng.normal(size=(n, DIM)).astype(np.float32) / np.sqrt(DIM))
+
+
+def exact_top(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
+    return np.argsort(-(queries @ vectors.T), axis=1)[:, :k]
+
+
+def template(vec: np.ndarray, sha: str) -> Template:
+    return Template(embedding=vec, model=MODEL, source=f"{sha}.jpg", file_sha256=sha, box=(0, 0, 10, 10))
+
+
+def enrol(store: SQLiteStore, templates: np.ndarray, labels: np.ndarray, prefix: str = "p") -> None:
+    for person in np.unique(labels):
+        rows = np.flatnonzero(labels == person)
+        store.add_templates(f"{prefix}{person}", [template(templates[r], f"{prefix}{person}-{r}") for r in rows])
+
+
+def test_ann_agrees_with_exact_search_on_clustered_vectors() -> None:
+    centres, _, _ = face_like(5_000, 1)
+    index = CentroidIndex(DIM, IndexParams())
+    index.upsert(np.arange(len(centres)) + 1000, centres)
+    queries = queries_for(centres, 300)
+    keys, scores = index.search(queries, 10)
+    truth = exact_top(centres, queries, 10) + 1000
+    assert np.mean(keys[:, 0] == truth[:, 0]) >= 0.99
+    # reported scores are exact cosines, best first
+    exact = np.einsum("qd,qkd->qk", queries, centres[keys - 1000])
+    np.testing.assert_allclose(scores, exact, atol=1e-5)
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_upsert_remove_and_padding() -> None:
+    centres, _, _ = face_like(50, 1)
+    index = CentroidIndex(DIM)
+    index.upsert(np.arange(50), centres)
+    index.upsert(np.array([7]), centres[8])  # replaced, not duplicated
+    assert len(index) == 50
+    np.testing.assert_allclose(index.vectors(np.array([7]))[0], centres[8], atol=1e-6)
+    index.remove(np.array([8, 999]))  # an unknown key is ignored
+    keys, scores = index.search(centres[8], 3)
+    assert keys[0, 0] == 7 and 8 not in keys[0]
+    keys, scores = index.search(centres[:2], 100)  # more than indexed: padded
+    assert (keys[:, 49:] == -1).all() and np.isneginf(scores[:, 49:]).all()
+    assert (keys[:, :49] >= 0).all()
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    centres, _, _ = face_like(500, 1)
+    index = CentroidIndex(DIM, model=MODEL, version=42)
+    index.upsert(np.arange(500) * 3, centres)
+    sidecar = tmp_path / "g.db.abc.index.json"
+    index.save(sidecar)
+    index.save(sidecar)  # a second save replaces the first file
+    assert len(list(tmp_path.glob("*.faiss"))) == 1
+    loaded = CentroidIndex.load(sidecar, MODEL)
+    assert loaded is not None and loaded.version == 42 and len(loaded) == 500
+    q = queries_for(centres, 20)
+    np.testing.assert_array_equal(loaded.search(q, 5)[0], index.search(q, 5)[0])
+    assert CentroidIndex.load(sidecar, "another-model") is None
+    assert CentroidIndex.load(sidecar, MODEL, IndexParams(connectivity=8)) is None
+    next(tmp_path.glob("*.faiss")).write_bytes(b"garbage")
+    assert CentroidIndex.load(sidecar, MODEL) is None
+
+
+@pytest.fixture
+def big(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    """A gallery of 400 people x 2 photos: above a cut-over of 100 identities."""
+    centres, templates, labels = face_like(400, 2, seed=3)
+    path = tmp_path / "g.db"
+    enrol(SQLiteStore(path), templates, labels)
+    return path, centres, templates, labels
+
+
+def exact_names(path: Path, queries: np.ndarray, k: int = 1) -> list[list[str]]:
+    exact = Gallery(path, ann_min_identities=10**9)
+    return [[c.identity for c in row] for row in exact.search(queries, MODEL, k)]
+
+
+def test_gallery_above_the_cutover_matches_exact_search(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big
+    queries = queries_for(centres, 100)
+    gallery = Gallery(path, ann_min_identities=100)
+    got = gallery.search(queries, MODEL, top_k=3)
+    assert MODEL in gallery._indexes  # the index path was taken
+    sidecar = sidecar_path(path, MODEL)
+    assert sidecar.is_file()
+    want = Gallery(path, ann_min_identities=10**9).search(queries, MODEL, top_k=3)
+    assert [r[0].identity for r in got] == [r[0].identity for r in want]
+    for g, w in zip(got, want):
+        assert g[0].score == pytest.approx(w[0].score, abs=1e-5)  # exact cosines, not approximations
+    name = got[0][0].identity
+    assert gallery.score(queries[0], name, MODEL) == pytest.approx(got[0][0].score, abs=1e-5)
+    assert gallery.search(queries[0], "another-model") == [[]]
+
+
+def test_index_follows_changes_from_another_connection(
+    big: tuple[Path, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    path, centres, _, _ = big
+    gallery = Gallery(path, ann_min_identities=100)
+    q = queries_for(centres, 1, seed=5)
+    first = gallery.search(q, MODEL)[0][0].identity
+    other = Gallery(path, ann_min_identities=10**9)  # another process, say, that never loads the index
+    # a new person exactly where the query is
+    other.add_templates("newcomer", [template(q[0], "new")])
+    assert gallery.search(q, MODEL)[0][0].identity == "newcomer"
+    other.rename("newcomer", "renamed")
+    assert gallery.search(q, MODEL)[0][0].identity == "renamed"
+    other.remove("renamed")
+    assert gallery.search(q, MODEL)[0][0].identity == first
+    other.rename(first, "moved")
+    assert gallery.search(q, MODEL)[0][0].identity == "moved"
+    # a template added to an existing person moves their centroid
+    other.add_templates("moved", [template(unit(-q[0]), "far")])
+    assert gallery.search(q, MODEL, 1)[0][0].identity == exact_names(path, q)[0][0]
+    assert gallery._indexes[MODEL].last_sync["how"] == "caught up"
+
+
+def test_a_stale_index_file_is_caught_up_or_rebuilt(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big
+    q = queries_for(centres, 50, seed=6)
+    gallery = Gallery(path, ann_min_identities=100)
+    gallery.search(q, MODEL)
+    gallery.close()
+    # changes made while nobody had the index open
+    store = SQLiteStore(path)
+    store.add_templates("newcomer", [template(q[0], "new")])
+    store.remove_identity("p0")
+    reopened = Gallery(path, ann_min_identities=100)
+    got = reopened.search(q, MODEL)
+    assert reopened._indexes[MODEL].last_sync["how"] == "caught up"
+    assert [r[0].identity for r in got] == [r[0] for r in exact_names(path, q)]
+    # a change log that cannot tell what changed (pruned, or an old faceprint wrote): rebuilt
+    store.add_templates("another", [template(q[1], "another")])
+    store._db().execute("DELETE FROM changes")
+    again = Gallery(path, ann_min_identities=100)
+    got = again.search(q, MODEL)
+    assert again._indexes[MODEL].last_sync["how"] == "built"
+    assert [r[0].identity for r in got] == [r[0] for r in exact_names(path, q)]
+
+
+def test_deleting_the_index_files_is_safe(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big
+    q = queries_for(centres, 30, seed=7)
+    gallery = Gallery(path, ann_min_identities=100)
+    want = [r[0].identity for r in gallery.search(q, MODEL)]
+    gallery.close()
+    for f in path.parent.glob("g.db.*"):
+        if f.suffix in (".faiss", ".npy", ".json"):
+            f.unlink()
+    fresh = Gallery(path, ann_min_identities=100)
+    assert [r[0].identity for r in fresh.search(q, MODEL)] == want
+    assert fresh._indexes[MODEL].last_sync["how"] == "built"
+    # only the data file deleted: the sidecar names a missing file, so it is rebuilt as well
+    fresh.close()
+    for f in path.parent.glob("g.db.*.faiss"):
+        f.unlink()
+    again = Gallery(path, ann_min_identities=100)
+    assert [r[0].identity for r in again.search(q, MODEL)] == want
+
+
+def test_store_index_keeps_in_step_within_one_process(tmp_path: Path) -> None:
+    centres, templates, labels = face_like(30, 2, seed=8)
+    store = SQLiteStore(tmp_path / "g.db")
+    enrol(store, templates, labels)
+    indexed = StoreIndex(store, MODEL)  # in memory only
+    index = indexed.sync()
+    assert len(index) == 30 and index.version == store.version()
+    store.remove_template(store.templates("p3")[0].id or 0)
+    store.remove_template(store.templates("p3")[0].id or 0)  # p3 has no templates left
+    index = indexed.sync()
+    assert len(index) == 29
+    ids, _ = store.centroids(MODEL)
+    assert set(index.keys().tolist()) == set(ids.tolist())
+
+
+def test_small_galleries_stay_exact_and_write_no_files(tmp_path: Path) -> None:
+    centres, templates, labels = face_like(20, 2, seed=9)
+    path = tmp_path / "g.db"
+    enrol(SQLiteStore(path), templates, labels)
+    gallery = Gallery(path)
+    gallery.search(queries_for(centres, 5), MODEL)
+    assert gallery._indexes == {}
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("g.db")) == []
+    assert not list(tmp_path.glob("*.faiss"))
+
+
+def test_replacements_in_place_tombstones_and_compaction() -> None:
+    centres, _, _ = face_like(200, 1, seed=10)
+    index = CentroidIndex(DIM)
+    index.upsert(np.arange(200), centres)
+    nudged = unit(centres[:10] + 0.01 * centres[10:20])  # one more photo: the centroid barely moves
+    index.upsert(np.arange(10), nudged)
+    assert index.tombstones == 0  # overwritten in place
+    np.testing.assert_allclose(index.vectors(np.arange(10)), nudged, atol=1e-6)
+    index.upsert(np.arange(10, 30), centres[100:120])  # moved far: re-added, the old rows are tombstones
+    assert index.tombstones == 20 and len(index) == 200
+    keys, _ = index.search(centres[100], 2)
+    assert set(keys[0].tolist()) == {10, 100}  # both now sit at the same place
+    index.remove(np.arange(150, 200))  # past the compaction threshold: rebuilt without tombstones
+    assert index.tombstones == 0 and len(index) == 150
+    q = queries_for(centres[:150], 50)
+    best = (q @ index.vectors(index.keys()).T).max(1)  # some keys share a vector: compare scores, not keys
+    _, scores = index.search(q, 1)
+    assert np.mean(np.isclose(scores[:, 0], best, atol=1e-6)) >= 0.98
