@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint import FaceEngine, Recognizer
+from faceprint.evaluate.extract import nearest_centre
 from faceprint.gallery import Gallery
 from faceprint.image import load_image
 from faceprint.match import DEFAULT_IDENTIFY, identity_scores
@@ -64,8 +65,7 @@ def central_template(rec: Recognizer, path: Path) -> np.ndarray | None:
     faces = rec.engine.detect(img)
     if not faces:
         return None
-    cy, cx = img.shape[0] / 2, img.shape[1] / 2
-    face = min(faces, key=lambda f: abs((f.box[0] + f.box[2]) / 2 - cx) + abs((f.box[1] + f.box[3]) / 2 - cy))
+    face = nearest_centre(faces, img.shape[1], img.shape[0])
     return rec.engine.embed(img, [face])[0].embedding
 
 

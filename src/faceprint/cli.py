@@ -82,7 +82,9 @@ def main(
             help="Gallery file (default: $FACEPRINT_GALLERY or ~/.local/share/faceprint/gallery.db).",
         ),
     ] = None,
-    detector: Annotated[str, typer.Option(help="Face detector: hog (fast) or cnn (dlib MMOD, slow on CPU).")] = "hog",
+    detector: Annotated[
+        str, typer.Option(help="Face detector: hog (default), cnn (dlib MMOD, slow on CPU) or blazeface.")
+    ] = "hog",
     embedder: Annotated[str, typer.Option(help="Embedding backend: onnx (fast) or dlib (reference).")] = "onnx",
     flip: Annotated[bool, typer.Option(help="Average each face's template with its mirror image's.")] = True,
     workers: Annotated[
@@ -391,6 +393,9 @@ def rename(old: Annotated[str, typer.Argument()], new: Annotated[str, typer.Argu
 from faceprint.video.cli import register as _register_video  # noqa: E402
 
 _register_video(app)
+from faceprint.evaluate.cli import register as register_evaluate  # noqa: E402
+
+register_evaluate(app)
 from faceprint.server.cli import register as _register_server  # noqa: E402
 
 _register_server(app)

@@ -29,7 +29,8 @@ Mode = Literal["all", "single", "largest", "detect"]
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """What a worker needs to build the same engine as the parent."""
+    """The names an engine is built from: what a worker process needs to build the same
+    engine, and enough for a cache key without loading any model."""
 
     detector: str = "hog"
     embedder: str = "onnx"
@@ -39,8 +40,23 @@ class EngineSpec:
     def of(cls, engine: FaceEngine) -> EngineSpec:
         return cls(engine.detector.name, engine.embedder.name, engine.flip)
 
+    @property
+    def template_model(self) -> str:
+        return embedder_model_id(self.embedder) + ("+flip" if self.flip else "")
+
     def build(self) -> FaceEngine:
         return FaceEngine(detector=self.detector, embedder=self.embedder, flip=self.flip)
+
+
+def embedder_model_id(name: str) -> str:
+    """The trained model behind an embedder backend, without loading it where it is known."""
+    if name in ("onnx", "dlib"):  # both run dlib's ResNet (the ONNX port reproduces it)
+        from faceprint.embed.dlib_resnet import MODEL_ID
+
+        return MODEL_ID
+    from faceprint.embed import get_embedder
+
+    return get_embedder(name).model_id
 
 
 @dataclass

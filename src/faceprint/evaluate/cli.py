@@ -1,0 +1,406 @@
+"""``faceprint evaluate lfw|identification`` and ``faceprint calibrate``.
+
+Only typer is imported at start-up; the engine, numpy work and matplotlib load when a
+command runs, so ``faceprint --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+FALLBACK_HELP = (
+    "When the detector finds no face: 'retry' looks again more permissively, then aligns a central box; "
+    "'centre' aligns the central box (benchmark crops are centred); 'none' gives the image no template."
+)
+
+Root = Annotated[
+    Path, typer.Option("--root", help="Data folder: ROOT/<identity>/<images>.", exists=True, file_okay=False)
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+Workers = Annotated[
+    int | None,
+    typer.Option("--workers", "-w", min=1, help="Processes computing templates (default: the global -w, else 1)."),
+]
+Fallback = Annotated[str, typer.Option("--fallback", help=FALLBACK_HELP)]
+UseCache = Annotated[
+    bool,
+    typer.Option("--cache/--no-cache", help="Reuse templates cached by file content (faceprint cache dir)."),
+]
+Enrol = Annotated[int, typer.Option("--enrol", min=1, help="Photos enrolled per known identity.")]
+Probes = Annotated[int, typer.Option("--probes", min=1, help="Probe photos per identity (at most).")]
+UnknownFraction = Annotated[
+    float, typer.Option("--unknown-fraction", min=0.0, max=0.95, help="Share of identities held out as unknown.")
+]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the gallery/probe split.")]
+MinPhotos = Annotated[
+    int | None, typer.Option("--min-photos", min=2, help="Use identities with at least this many photos.")
+]
+
+
+def _extractor(fallback: str) -> Any:
+    """The engine named by the global options, built only if a template must be computed."""
+    from faceprint.cli import fail, state
+    from faceprint.evaluate.extract import FALLBACKS, TemplateExtractor
+    from faceprint.pipeline import EngineSpec
+
+    if fallback not in FALLBACKS:
+        raise fail(f"--fallback must be one of {', '.join(FALLBACKS)}", 2)
+    return TemplateExtractor(EngineSpec(state.detector, state.embedder, state.flip), fallback)
+
+
+def _workers(n: int | None) -> int:
+    """This command's --workers, else the global ``faceprint -w``, else 1 (the CPU may be shared)."""
+    from faceprint.cli import state
+
+    return n or getattr(state, "workers", None) or 1
+
+
+def _cache(use: bool) -> Any:
+    from faceprint.evaluate.cache import EmbeddingCache
+
+    return EmbeddingCache() if use else None
+
+
+def _pairs(root: Path, pairs: Path | None) -> Any:
+    from faceprint.cli import fail
+    from faceprint.errors import FaceprintError
+    from faceprint.evaluate.lfw import parse_pairs
+
+    path = pairs or root / "pairs.txt"
+    if not path.is_file():
+        raise fail(f"{path}: pairs file not found (pass --pairs FILE)", 2)
+    try:
+        return parse_pairs(path)
+    except FaceprintError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}%"
+
+
+def _print_summary(rows: list[tuple[str, str]], warnings: list[str]) -> None:
+    from faceprint.cli import err, out
+
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        out.print(f"{key:>{width}}  {value}")
+    for w in warnings:
+        err.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _no_face(s: dict[str, Any]) -> str:
+    how = f"{s['found_on_retry']} found on a second look, {s['fallbacks']} central-box fallbacks"
+    return f"{s['images']}; no face found in {s['no_face']} ({how}, {s['without_template']} without template)"
+
+
+def _cache_line(s: dict[str, Any]) -> str:
+    return f"{s['cache_hits']} hits, {s['cache_misses']} misses"
+
+
+def _speed(s: dict[str, Any]) -> str:
+    return "all cached" if s["images_per_s"] is None else f"{s['images_per_s']:.1f} images/s"
+
+
+# -------------------------------------------------------------------------- evaluate lfw
+def lfw_command(
+    root: Root,
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", help="LFW-format pairs file (default ROOT/pairs.txt).", dir_okay=False)
+    ] = None,
+    as_json: Json = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the ROC curve to this PNG.")] = None,
+    workers: Workers = None,
+    fallback: Fallback = "retry",
+    use_cache: UseCache = True,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=2, help="Use about this many pairs (balanced), for a quick check.")
+    ] = None,
+) -> None:
+    """LFW verification, the standard protocol: 10-fold accuracy (threshold chosen on 9 folds),
+    ROC AUC, TAR at FAR 1e-2 / 1e-3 and EER over every pair of a pairs file."""
+    from faceprint.cli import fail, progress_bar
+    from faceprint.errors import FaceprintError
+    from faceprint.evaluate.lfw import evaluate_pairs, pair_images, plot_roc
+
+    pair_list = _pairs(root, pairs)
+    if limit:
+        pair_list = pair_list.limit(limit)
+    extractor = _extractor(fallback)
+    try:
+        total = len(pair_images(root, pair_list))
+        with progress_bar(total, "embedding") as advance:
+            report = evaluate_pairs(root, pair_list, extractor, _cache(use_cache), _workers(workers), advance)
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    s = report.summary
+    if plot:
+        plot_roc(report, plot)
+        s["plot"] = str(plot)
+    if as_json:
+        from faceprint.cli import emit
+
+        emit(s)
+        return
+    _print_summary(
+        [
+            ("pairs", f"{s['pairs']} ({s['genuine_pairs']} same, {s['impostor_pairs']} different), {s['folds']} folds"),
+            ("accuracy", f"{_pct(s['accuracy_mean'])} ± {_pct(s['accuracy_std'])}"),
+            ("ROC AUC", f"{s['auc']:.5f}"),
+            ("TAR @ FAR 1e-2", f"{_pct(s['tar_at_far_1e-2'])} (threshold {s['threshold_at_far_1e-2']})"),
+            ("TAR @ FAR 1e-3", f"{_pct(s['tar_at_far_1e-3'])} (threshold {s['threshold_at_far_1e-3']})"),
+            ("EER", f"{_pct(s['eer'])} (threshold {s['eer_threshold']:.4f})"),
+            ("images", _no_face(s)),
+            ("cache", _cache_line(s)),
+            ("speed", f"{_speed(s)}; {s['wall_s']:.1f} s in all"),
+            ("model", f"{s['model']} ({s['embedder']}), detector {s['detector']}"),
+        ]
+        + ([("plot", str(plot))] if plot else []),
+        s.get("warnings", []),
+    )
+
+
+# ---------------------------------------------------------------- evaluate identification
+def identification_command(
+    root: Root,
+    enrol: Enrol = 2,
+    probes: Probes = 4,
+    unknown_fraction: UnknownFraction = 0.3,
+    seed: Seed = 0,
+    min_photos: MinPhotos = None,
+    as_json: Json = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write the DET and CMC curves to this PNG.")] = None,
+    workers: Workers = None,
+    fallback: Fallback = "retry",
+    use_cache: UseCache = True,
+) -> None:
+    """1:N identification on ROOT/<identity>/<images>: closed-set rank-1/rank-5 and open-set
+    DIR at FPIR 1e-2 / 1e-1, with unknown identities held out (seeded split)."""
+    from faceprint.cli import fail, progress_bar
+    from faceprint.errors import FaceprintError
+    from faceprint.evaluate.identification import evaluate_identification, list_identities, make_split, plot_det_cmc
+
+    extractor = _extractor(fallback)
+    try:
+        split = make_split(list_identities(root), enrol, probes, unknown_fraction, seed, min_photos)
+        with progress_bar(len(split.files), "embedding") as advance:
+            report = evaluate_identification(root, split, extractor, _cache(use_cache), _workers(workers), advance)
+    except (FaceprintError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    s = report.summary
+    if plot:
+        plot_det_cmc(report, plot)
+        s["plot"] = str(plot)
+    if as_json:
+        from faceprint.cli import emit
+
+        emit(s)
+        return
+    rows = [
+        ("split", f"seed {s['seed']} (fingerprint {s['split']}); {s['skipped_identities']} identities skipped"),
+        ("gallery", f"{s['enrolled_identities']} identities x {s['enrol_per_identity']} photos"),
+        ("probes", f"{s['probes']} of enrolled people, {s['unknown_probes']} of {s['unknown_identities']} unknown"),
+        ("rank-1", _pct(s["rank1"])),
+        ("rank-5", _pct(s["rank5"])),
+    ]
+    for key in ("1e-2", "1e-1"):
+        if f"dir_at_fpir_{key}" in s:
+            th = s[f"threshold_at_fpir_{key}"]
+            rows.append((f"DIR @ FPIR {key}", f"{_pct(s[f'dir_at_fpir_{key}'])} (threshold {th})"))
+    rows += [
+        ("images", _no_face(s)),
+        ("cache", _cache_line(s)),
+        ("speed", f"{_speed(s)}; {s['wall_s']:.1f} s in all"),
+        ("model", f"{s['model']} ({s['embedder']}), detector {s['detector']}"),
+    ]
+    _print_summary(rows + ([("plot", str(plot))] if plot else []), s.get("warnings", []))
+
+
+# ---------------------------------------------------------------------------- calibrate
+def calibrate_command(
+    root: Root,
+    pairs: Annotated[
+        Path | None, typer.Option("--pairs", help="Calibrate 1:1 verification on this LFW-format pairs file.")
+    ] = None,
+    identification: Annotated[
+        bool, typer.Option("--identification", help="Calibrate 1:N identification on a seeded open-set split.")
+    ] = False,
+    far: Annotated[float, typer.Option("--far", min=1e-9, max=0.5, help="Target false-accept rate (1:1).")] = 1e-3,
+    fpir: Annotated[
+        float, typer.Option("--fpir", min=1e-9, max=0.5, help="Target false-positive identification rate (1:N).")
+    ] = 0.05,
+    all_pairs: Annotated[
+        bool,
+        typer.Option("--all-pairs", help="With --pairs: score every pair among the file's images, not just its list."),
+    ] = False,
+    enrol: Enrol = 2,
+    probes: Probes = 4,
+    unknown_fraction: UnknownFraction = 0.5,
+    seed: Seed = 0,
+    min_photos: MinPhotos = None,
+    workers: Workers = None,
+    fallback: Fallback = "retry",
+    use_cache: UseCache = True,
+    as_json: Json = False,
+) -> None:
+    """Choose the decision threshold for a target error rate on labelled data and store it in
+    the gallery, where `identify` and `verify` pick it up. Needs about 10/FAR impostor trials."""
+    from faceprint.api import IDENTIFY_THRESHOLD_KEY, VERIFY_THRESHOLD_KEY
+    from faceprint.cli import emit, fail, out, progress_bar, state
+    from faceprint.errors import FaceprintError
+    from faceprint.evaluate import metrics
+    from faceprint.evaluate.extract import compute_templates
+
+    if identification == (pairs is not None):
+        raise fail("give either --pairs FILE (1:1 verification) or --identification (1:N)", 2)
+    extractor = _extractor(fallback)
+    model = extractor.template_model
+    cache = _cache(use_cache)
+    date = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        if pairs is not None:
+            from faceprint.evaluate.lfw import pair_images, pair_scores
+
+            pair_list = _pairs(root, pairs)
+            files = pair_images(root, pair_list)
+            n_imp = _all_pairs_counts(files)[1] if all_pairs else int((~pair_list.labels).sum())
+            need = metrics.min_impostors(far)
+            if n_imp < need:
+                hint = "" if all_pairs else ", or --all-pairs to score every pair among its images"
+                raise fail(
+                    f"{pairs} gives {n_imp} impostor pairs, too few for FAR {far:g}: measuring it needs "
+                    f"about 10/FAR = {need}. {_higher('--far', n_imp)}{hint}.",
+                    2,
+                )
+            with progress_bar(len(files), "embedding") as advance:
+                templates, stats = compute_templates(files, extractor, cache, _workers(workers), advance)
+            if all_pairs:
+                genuine, impostor = _all_pair_scores(files, templates)
+                n_pairs = genuine.size + impostor.size
+            else:
+                scores, _ = pair_scores(root, pair_list, templates)
+                genuine, impostor = scores[pair_list.labels], scores[~pair_list.labels]
+                n_pairs = len(pair_list.pairs)
+            threshold = metrics.threshold_at_far(impostor, far)
+            key = f"{VERIFY_THRESHOLD_KEY}.{model}"
+            value: dict[str, Any] = {
+                "threshold": round(threshold, 6),
+                "far": far,
+                "measured_far": round(float((impostor >= threshold).mean()), 6),
+                "tar": round(float((genuine >= threshold).mean()), 6),
+                "measured_on": f"{pairs}" + (" (all pairs among its images)" if all_pairs else ""),
+                "pairs": int(n_pairs),
+                "genuine_pairs": int(genuine.size),
+                "impostor_pairs": int(impostor.size),
+                "no_face_images": stats.as_dict()["no_face"],
+                "fallback": fallback,
+                "date": date,
+            }
+        else:
+            from faceprint.evaluate.identification import list_identities, make_split, score_split
+
+            try:
+                split = make_split(list_identities(root), enrol, probes, unknown_fraction, seed, min_photos)
+            except ValueError as exc:
+                raise fail(str(exc), 2) from None
+            need = metrics.min_impostors(fpir)
+            if len(split.unknown) < need:
+                raise fail(
+                    f"{root}: the split has {len(split.unknown)} unknown probes, too few for FPIR {fpir:g}: "
+                    f"measuring it needs about 10/FPIR = {need}. {_higher('--fpir', len(split.unknown))}, "
+                    "a larger --unknown-fraction or --probes, or more identities.",
+                    2,
+                )
+            files = split.files
+            with progress_bar(len(files), "embedding") as advance:
+                templates, stats = compute_templates(files, extractor, cache, _workers(workers), advance)
+            known, truth, unknown, names, _ = score_split(split, templates)
+            best_unknown = unknown.max(axis=1)
+            threshold = metrics.threshold_at_far(best_unknown, fpir)
+            hit = (metrics.ranks(known, truth) == 1) & (known.max(axis=1) >= threshold)
+            key = f"{IDENTIFY_THRESHOLD_KEY}.{model}"
+            value = {
+                "threshold": round(threshold, 6),
+                "far": fpir,
+                "measured_fpir": round(float((best_unknown >= threshold).mean()), 6),
+                "dir": round(float(hit.mean()), 6),
+                "measured_on": (
+                    f"{root} (seed {seed}, split {split.digest()}: {len(names)} enrolled x {enrol}, "
+                    f"{len({n for n, _ in split.unknown})} unknown identities)"
+                ),
+                "pairs": len(split.probes) + len(split.unknown),
+                "probes": len(split.probes),
+                "unknown_probes": len(split.unknown),
+                "no_face_images": stats.as_dict()["no_face"],
+                "fallback": fallback,
+                "date": date,
+            }
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    gallery = state.open_gallery()
+    gallery.set_setting(key, value)
+    where = str(gallery.store.path)
+    gallery.close()
+    if as_json:
+        emit({"gallery": where, "key": key, "value": value})
+        return
+    rate = "FAR" if pairs is not None else "FPIR"
+    kept = value["tar"] if pairs is not None else value["dir"]
+    measured = value["measured_far"] if pairs is not None else value["measured_fpir"]
+    out.print(
+        f"stored {key} = {value['threshold']:.4f} in {where}\n"
+        f"  target {rate} {value['far']:g}, measured {rate} {measured:.5f}, "
+        f"{'TAR' if pairs is not None else 'DIR'} {kept:.4f}, on {value['measured_on']}, {value['pairs']} trials"
+    )
+
+
+def _higher(option: str, trials: int) -> str:
+    """What rate these trials can measure (~10/trials), if any sensible one."""
+    rate = 10 / max(trials, 1)
+    return f"Use {option} {rate:.2g} or higher" if rate <= 0.5 else "No useful rate can be measured on so few: add data"
+
+
+def _all_pairs_counts(files: list[Path]) -> tuple[int, int]:
+    """(genuine, impostor) pair counts among ``files`` (identity = parent folder)."""
+    from collections import Counter
+
+    n = len(files)
+    genuine = sum(c * (c - 1) // 2 for c in Counter(f.parent.name for f in files).values())
+    return genuine, n * (n - 1) // 2 - genuine
+
+
+def _all_pair_scores(files: list[Path], templates: dict[Path, Any]) -> tuple[Any, Any]:
+    """Cosine scores of every pair among ``files`` split into (genuine, impostor); images
+    without a template score -1 against everything."""
+    import numpy as np
+
+    names = np.array([f.parent.name for f in files])
+    dim = next((t.embedding.size for t in templates.values() if t.embedding is not None), 128)
+    vecs = np.stack([templates[f].embedding if templates[f].embedding is not None else np.zeros(dim) for f in files])
+    has = np.array([templates[f].embedding is not None for f in files])
+    genuine, impostor = [], []
+    for i in range(0, len(files), 512):  # row blocks keep memory at 512 x N
+        s = vecs[i : i + 512] @ vecs.T
+        s[~has[i : i + 512]] = -1.0
+        s[:, ~has] = -1.0
+        rows = np.arange(i, min(i + 512, len(files)))
+        upper = np.arange(len(files))[None, :] > rows[:, None]
+        same = names[rows][:, None] == names[None, :]
+        genuine.append(s[upper & same])
+        impostor.append(s[upper & ~same].astype(np.float32))
+    return np.concatenate(genuine), np.concatenate(impostor)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``evaluate`` group and the ``calibrate`` command to the main CLI."""
+    evaluate_app = typer.Typer(
+        help="Measure accuracy the way the field does (LFW pairs, open-set identification).", no_args_is_help=True
+    )
+    evaluate_app.command("lfw")(lfw_command)
+    evaluate_app.command("identification")(identification_command)
+    app.add_typer(evaluate_app, name="evaluate")
+    app.command("calibrate")(calibrate_command)
