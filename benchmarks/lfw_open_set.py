@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--embedder", default="onnx")
+    ap.add_argument("--detector", default=None, help="default: the library default")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not args.lfw.is_dir():
@@ -87,7 +88,10 @@ def main() -> None:
     )
     enrol, probes, unknown = build_split(args.lfw, people_file, n_known, n_unknown, args.seed)
     tmp = tempfile.mkdtemp()
-    rec = Recognizer(Gallery(Path(tmp) / "gallery.db"), FaceEngine(embedder=args.embedder))
+    rec = Recognizer(
+        Gallery(Path(tmp) / "gallery.db"),
+        FaceEngine(embedder=args.embedder, **({"detector": args.detector} if args.detector else {})),
+    )
 
     t0 = time.perf_counter()
     n_enrol = sum(len(v) for v in enrol.values())
@@ -96,12 +100,15 @@ def main() -> None:
         enrol_failures += len(rec.enroll(name, photos, largest=True).errors)
     t_enrol = time.perf_counter() - t0
 
+    model = rec.model
+    matrix = rec.gallery.matrix(model)
+    # a person whose enrol photos all failed is not in the gallery: their probes cannot count
+    dropped = [name for name, _ in probes if name not in matrix.names]
+    probes = [(name, p) for name, p in probes if name in matrix.names]
     t0 = time.perf_counter()
     probe_t = [central_template(rec, p) for _, p in probes]
     unknown_t = [central_template(rec, p) for p in unknown]
     t_probe = time.perf_counter() - t0
-    model = rec.model
-    matrix = rec.gallery.matrix(model)
     truth = np.array([matrix.names.index(name) for name, _ in probes])
     dim = matrix.vectors.shape[1]
 
@@ -128,12 +135,33 @@ def main() -> None:
         row["rejected"] = round(float((ubest < threshold).mean()), 4)
         results[how] = row
 
+    verify: dict[str, float] = {}
+    if args.calibrate:
+        # 1:1 threshold: every pair among all photos of the split (enrolled, probes, unknowns)
+        names = [matrix.names[i] for i in matrix.labels] + [n for n, _ in probes]
+        names += [p.parent.name for p in unknown]
+        vecs = [*matrix.vectors, *probe_t, *unknown_t]
+        keep = [i for i, v in enumerate(vecs) if v is not None]
+        v = np.stack([vecs[i] for i in keep])
+        who = np.array([names[i] for i in keep])
+        upper = np.triu_indices(len(v), 1)
+        pair_scores = (v @ v.T)[upper]
+        same = (who[:, None] == who[None, :])[upper]
+        t_verify = float(np.quantile(pair_scores[~same], 1 - 1e-3))
+        verify = {
+            "threshold_far_1e-3": round(t_verify, 4),
+            "tar": round(float((pair_scores[same] >= t_verify).mean()), 4),
+            "genuine_pairs": int(same.sum()),
+            "impostor_pairs": int((~same).sum()),
+        }
+
     summary = {
         "split": people_file,
         "seed": args.seed,
         "enrolled_people": len(enrol),
         "enrol_photos": n_enrol,
         "enrol_failures": enrol_failures,
+        "probes_of_unenrolled_people_dropped": len(dropped),
         "probes": len(probes),
         "unknown_probes": len(unknown),
         "no_face_probes": sum(t is None for t in probe_t),
@@ -141,6 +169,7 @@ def main() -> None:
         "enrol_images_per_s": round(n_enrol / t_enrol, 1),
         "probe_images_per_s": round((len(probes) + len(unknown)) / t_probe, 1),
         "model": model,
+        "verify": verify,
         "results": list(results.values()),
     }
     if args.json:

@@ -24,6 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.errors import FaceprintError
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ err = Console(stderr=True, highlight=False)
 
 class State:
     gallery: Path | None = None
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     embedder: str = "onnx"
     flip: bool = True
     workers: int | None = None
@@ -83,8 +84,8 @@ def main(
         ),
     ] = None,
     detector: Annotated[
-        str, typer.Option(help="Face detector: hog (default), cnn (dlib MMOD, slow on CPU) or blazeface.")
-    ] = "hog",
+        str, typer.Option(help="Face detector: blazeface (default), hog (dlib) or cnn (dlib MMOD, slow on CPU).")
+    ] = DEFAULT_DETECTOR,
     embedder: Annotated[str, typer.Option(help="Embedding backend: onnx (fast) or dlib (reference).")] = "onnx",
     flip: Annotated[bool, typer.Option(help="Average each face's template with its mirror image's.")] = True,
     workers: Annotated[

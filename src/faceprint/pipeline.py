@@ -17,6 +17,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Literal
 
+from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.engine import FaceEngine
 from faceprint.errors import FaceprintError, MultipleFacesError, NoFaceError
 from faceprint.image import ImageInput, LoadedImage, as_image
@@ -32,7 +33,7 @@ class EngineSpec:
     """The names an engine is built from: what a worker process needs to build the same
     engine, and enough for a cache key without loading any model."""
 
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     embedder: str = "onnx"
     flip: bool = True
 
