@@ -185,7 +185,8 @@ def test_identify_two_people(enrolled: None, reader: httpx.Client) -> None:
 def test_identify_unknown_face_and_no_face(enrolled: None, reader: httpx.Client) -> None:
     r = reader.post("/v1/identify", files=_image(FIXTURES / "lfw" / "Tony_Blair" / "Tony_Blair_0001.jpg"))
     faces = r.json()["faces"]
-    assert len(faces) == 1 and faces[0]["identity"] is None and faces[0]["candidates"]
+    # original LFW framing: BlazeFace also finds the half-cropped person at the left edge
+    assert len(faces) >= 1 and all(f["identity"] is None and f["candidates"] for f in faces)
     r = reader.post("/v1/identify", files=_image(MOON))
     assert r.status_code == 200 and r.json()["faces"] == []
 
@@ -348,8 +349,20 @@ def test_every_error_code_and_gallery_untouched(
 def test_payload_too_large(service: Service, admin: httpx.Client) -> None:
     before = snapshot(service)
     big = b"\xff\xd8" + b"\0" * (MAX_UPLOAD + 1000)
+
     # refused from the Content-Length header alone
-    r = admin.post("/v1/identities/obama/images", files={"files": ("big.jpg", big, "image/jpeg")})
+    def post(**kwargs: object) -> httpx.Response:
+        # the server answers 413 and closes while the client may still be sending; under load
+        # the client can then see the reset before the answer, so a reset gets two more tries
+        for attempt in range(3):
+            try:
+                return admin.post(**kwargs)  # type: ignore[arg-type]
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    r = post(url="/v1/identities/obama/images", files={"files": ("big.jpg", big, "image/jpeg")})
     assert_error(r, 413, "payload_too_large")
 
     # and from the stream itself when the client does not say (chunked upload)
@@ -359,7 +372,7 @@ def test_payload_too_large(service: Service, admin: httpx.Client) -> None:
             yield b"\0" * 65536
         yield b"\r\n--b--\r\n"
 
-    r = admin.post("/v1/identify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
+    r = post(url="/v1/identify", content=chunks(), headers={"content-type": "multipart/form-data; boundary=b"})
     assert_error(r, 413, "payload_too_large")
     assert snapshot(service) == before
     assert admin.get("/v1/health").status_code == 200
@@ -379,10 +392,18 @@ def test_concurrent_enrolment_and_identification(service: Service, enrolled: Non
             with service.client(service.admin) as client:
                 barrier.wait(timeout=60)
                 for photo in photos:  # one request per photo, so the threads interleave
-                    r = client.post(f"/v1/identities/conc_{k}/images", params={"create": True}, files=_files([photo]))
+                    r = client.post(
+                        f"/v1/identities/conc_{k}/images",
+                        params={"create": True, "largest": True},
+                        files=_files([photo]),
+                    )
                     if r.status_code != 200 or r.json()["added"] != 1:
                         errors.append(f"{person.name}: {r.status_code} {r.text}")
-                r = client.post("/v1/identities/conc_shared/images", params={"create": True}, files=_files(photos[:1]))
+                r = client.post(
+                    "/v1/identities/conc_shared/images",
+                    params={"create": True, "largest": True},
+                    files=_files(photos[:1]),
+                )
                 if r.status_code != 200 or r.json()["added"] != 1:
                     errors.append(f"shared {person.name}: {r.status_code} {r.text}")
         except Exception as exc:  # noqa: BLE001 - reported below
