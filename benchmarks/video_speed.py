@@ -28,6 +28,9 @@ try:  # run from a checkout without installing: use the repo's src/
 except ImportError:
     sys.path.insert(0, str(REPO / "src"))
 
+from faceprint.detect import DEFAULT_DETECTOR  # noqa: E402
+from faceprint.embed import DEFAULT_EMBEDDER  # noqa: E402
+
 CLIP = "videos/simplefr_Video_2.mp4"
 GALLERY = "videos/simplefr_gallery"
 
@@ -76,8 +79,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="process the whole clip")
     parser.add_argument("--every", type=int, default=5, help="run the detector every N frames")
     parser.add_argument("--detect-size", type=int, default=960, help="long side of the detection image")
-    parser.add_argument("--detector", default="hog")
-    parser.add_argument("--embedder", default="dlib")
+    parser.add_argument("--detector", default=DEFAULT_DETECTOR)
+    parser.add_argument("--embedder", default=DEFAULT_EMBEDDER)
     parser.add_argument("--no-flip", action="store_true", help="embed without flip averaging")
     parser.add_argument("--threads", type=int, help="cv2.setNumThreads (default: OpenCV's choice)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON too")
