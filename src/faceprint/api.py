@@ -114,17 +114,8 @@ class Recognizer:
             if out.error is not None:
                 result.errors.append((out.source, out.error))
             else:
-                face = out.faces[0]
-                template = Template(
-                    embedding=face.embedding,  # type: ignore[arg-type]
-                    model=self.model,
-                    source=out.source,
-                    file_sha256=out.sha256,  # type: ignore[arg-type]
-                    box=face.box,
-                    quality=face.score,
-                )
                 try:
-                    stored = self.gallery.add_templates(result.name, [template])
+                    stored = self.store_face(result.name, out.faces[0], out.source, out.sha256)  # type: ignore[arg-type]
                 except FaceprintError as exc:
                     result.errors.append((out.source, str(exc)))
                 else:
@@ -132,6 +123,19 @@ class Recognizer:
             if on_progress:
                 on_progress(out.source, out.error)
         return results
+
+    def store_face(self, name: str, face: Face, source: str, file_sha256: str, create: bool = True) -> bool:
+        """Store one embedded face as a template of ``name``; False if that photo was already
+        stored for that person (the gallery keys on identity, file hash, box and model)."""
+        template = Template(
+            embedding=face.embedding,  # type: ignore[arg-type]
+            model=self.model,
+            source=source,
+            file_sha256=file_sha256,
+            box=face.box,
+            quality=face.score,
+        )
+        return bool(self.gallery.add_templates(name, [template], create=create))
 
     # identification ---------------------------------------------------------------------
     def identify(self, image: ImageInput, top_k: int = 5, threshold: float | None = None) -> list[Match]:

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from faceprint import __version__
 from faceprint.api import Recognizer, as_image
 from faceprint.errors import FaceprintError
-from faceprint.gallery.base import Identity, Template
+from faceprint.gallery.base import Identity
 from faceprint.image import LoadedImage, load_image, max_pixels
 from faceprint.server.auth import AdminKey, ReadKey
 from faceprint.server.schemas import (
@@ -550,21 +550,13 @@ def _enrol_one(
 ) -> tuple[str, tuple[int, int, int, int] | None]:
     """One photo into the gallery: ("added", face box) or ("skipped", None); raises FaceprintError.
 
-    The same steps as Recognizer.enroll, unrolled because the service needs each refusal's
+    Recognizer.enroll's steps one photo at a time, because the service needs each refusal's
     error *code* (EnrollResult keeps only the message) and the face box for the thumbnail.
     """
     if rec.gallery.store.has_source(name.strip(), loaded.sha256, rec.model):
         return "skipped", None
     _, face = rec.single_face(loaded, largest)
-    template = Template(
-        embedding=face.embedding,  # type: ignore[arg-type]
-        model=rec.model,
-        source=loaded.source,
-        file_sha256=loaded.sha256,
-        box=face.box,
-        quality=face.score,
-    )
-    if not rec.gallery.add_templates(name, [template], create=create):
+    if not rec.store_face(name, face, loaded.source, loaded.sha256, create=create):
         return "skipped", None
     return "added", face.box
 
