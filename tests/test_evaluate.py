@@ -159,6 +159,20 @@ def test_cache_keys_include_the_pipeline(engine: FaceEngine, tmp_path: Path) -> 
     assert all(t.embedding is not None and t.embedding.dtype == np.float32 for t in got.values())
 
 
+def test_worker_processes_give_the_same_templates_in_order(engine: FaceEngine, tmp_path: Path) -> None:
+    files = [sorted((LFW / person).iterdir())[0] for person in PEOPLE[:4]]
+    files.append(Path(shutil.copy(files[0], tmp_path / "copy.jpg")))  # same bytes: computed once, counted twice
+    extractor = TemplateExtractor(engine)
+    seen: list[int] = []
+    alone, _ = compute_templates(files, extractor, workers=1)
+    pooled, stats = compute_templates(files, extractor, workers=2, on_progress=seen.append)
+    assert stats.computed == 4 and sum(seen) == 5
+    assert list(pooled) == list(alone) == files
+    for path, template in alone.items():
+        assert pooled[path].status == template.status and pooled[path].box == template.box
+        assert float(pooled[path].embedding @ template.embedding) > 0.9999
+
+
 def test_calibrate_stores_the_verify_threshold(env: Path, tiny_pairs: Path, tmp_path: Path, engine: FaceEngine) -> None:
     gallery = tmp_path / "g.db"
     # 6 impostor pairs cannot measure FAR 0.1 (needs ~100): refused, nothing stored

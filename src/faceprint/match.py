@@ -38,9 +38,7 @@ DEFAULT_IDENTIFY = OperatingPoint(
 )
 #: Verification (1:1): every pair among 1,550 DevTrain photos (~2.7k genuine, 1.19M impostor
 #: pairs); the threshold is the 99.9th percentile of impostor scores (FAR 1e-3), TAR 0.935.
-DEFAULT_VERIFY = OperatingPoint(
-    threshold=0.929, far=1e-3, frr=0.065, source="LFW peopleDevTrain, all pairs, FAR 1e-3"
-)
+DEFAULT_VERIFY = OperatingPoint(threshold=0.929, far=1e-3, frr=0.065, source="LFW peopleDevTrain, all pairs, FAR 1e-3")
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.engine import FaceEngine
@@ -26,6 +27,8 @@ from faceprint.types import Face
 #: "all" faces with templates; "single" exactly one face (else an error); "largest" the largest
 #: face; "detect" all faces without templates
 Mode = Literal["all", "single", "largest", "detect"]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -101,23 +104,46 @@ def analyze_image(engine: FaceEngine, image: ImageInput, mode: Mode = "all") -> 
         return ImageResult(source_name(image), None, [], str(exc))
 
 
-_worker_engine: FaceEngine | None = None
-
-
-def _init_worker(spec: EngineSpec) -> None:
-    global _worker_engine
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _worker_engine = spec.build()
-
-
-def _work(image: ImageInput, mode: Mode) -> ImageResult:
-    assert _worker_engine is not None
-    return analyze_image(_worker_engine, image, mode)
-
-
 def default_workers(n_items: int) -> int:
     """Every core for real batches; in-process for a handful (worker start-up costs ~1 s)."""
     return 1 if n_items < 8 else max(1, min(os.cpu_count() or 1, 8))
+
+
+# ------------------------------------------------------------------- worker processes
+_worker_fn: Callable[[Any], Any] | None = None
+
+
+def _init_worker(make: Callable[[], Callable[[Any], Any]]) -> None:
+    global _worker_fn
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker_fn = make()
+
+
+def _work(item: Any) -> Any:
+    assert _worker_fn is not None
+    return _worker_fn(item)
+
+
+def parallel_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for every item, yielded in input order, where each of ``workers`` spawned processes
+    builds ``fn = make()`` once (a model is loaded once per process, not per item; ``make`` must
+    pickle: a module-level function or a ``functools.partial`` of one). At most ``2 * workers``
+    items are in flight, so memory stays bounded however long ``items`` is."""
+    # spawn, not fork: the parent may hold threads and native library state
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(make,)
+    ) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(_work, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _engine_analyzer(spec: EngineSpec, mode: Mode) -> Callable[[ImageInput], ImageResult]:
+    return partial(analyze_image, spec.build(), mode=mode)
 
 
 def analyze_images(
@@ -133,15 +159,6 @@ def analyze_images(
         for image in images:
             yield analyze_image(engine, image, mode)
         return
-    # spawn, not fork: the parent may hold threads and native library state
-    with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(spec,)
-    ) as pool:
-        pending: deque[Future[ImageResult]] = deque()
-        for image in images:
-            # paths travel as strings; the worker reads the file itself
-            pending.append(pool.submit(_work, str(image) if isinstance(image, Path) else image, mode))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    # paths travel as strings; the worker reads the file itself
+    sent = (str(image) if isinstance(image, Path) else image for image in images)
+    yield from parallel_map(partial(_engine_analyzer, spec, mode), sent, workers)

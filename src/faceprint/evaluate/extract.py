@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from faceprint.image import decode_image
-from faceprint.pipeline import EngineSpec
+from faceprint.image import load_image
+from faceprint.pipeline import EngineSpec, parallel_map
 from faceprint.types import Face
 
 if TYPE_CHECKING:
@@ -188,18 +187,14 @@ class ExtractStats:
         }
 
 
-# ------------------------------------------------------------------- worker processes
-_worker: TemplateExtractor | None = None
+def _extract_file(extractor: TemplateExtractor, job: tuple[str, str]) -> tuple[str, ImageTemplate]:
+    sha, path = job
+    return sha, extractor(load_image(path).pixels)
 
 
-def _init_worker(spec: EngineSpec, fallback: str) -> None:
-    global _worker
-    _worker = TemplateExtractor(spec.build(), fallback)
-
-
-def _work(jobs: list[tuple[str, str]]) -> list[tuple[str, ImageTemplate]]:
-    assert _worker is not None
-    return [(sha, _worker(decode_image(Path(path).read_bytes(), path).pixels)) for sha, path in jobs]
+def _file_extractor(spec: EngineSpec, fallback: str) -> Callable[[tuple[str, str]], tuple[str, ImageTemplate]]:
+    """What each worker process runs: its own engine, built once."""
+    return partial(_extract_file, TemplateExtractor(spec.build(), fallback))
 
 
 def compute_templates(
@@ -211,12 +206,10 @@ def compute_templates(
 ) -> tuple[dict[Path, ImageTemplate], ExtractStats]:
     """Templates for every path (cached ones read, the rest computed and stored).
 
-    With ``workers > 1`` the misses are computed in that many processes, each with its own
-    engine built from the same detector/embedder names (dlib and ONNX Runtime objects do not
-    cross process boundaries).
+    With ``workers > 1`` the misses are computed in that many processes (the shared
+    :func:`faceprint.pipeline.parallel_map`), each with its own engine built from the same
+    detector/embedder names (dlib and ONNX Runtime objects do not cross process boundaries).
     """
-    from faceprint.image import load_image
-
     t_start = time.perf_counter()
     stats = ExtractStats(images=len(paths))
     sha_of: dict[Path, str] = {}
@@ -244,30 +237,19 @@ def compute_templates(
     fresh: list[tuple[str, ImageTemplate]] = []
     batch: list[tuple[str, ImageTemplate]] = []
 
-    def done(items: list[tuple[str, ImageTemplate]]) -> None:
-        fresh.extend(items)
-        batch.extend(items)
+    jobs = [(sha, str(p)) for sha, p in todo.items()]
+    if workers > 1 and len(jobs) > 1:
+        results = parallel_map(partial(_file_extractor, extractor.spec, extractor.fallback), jobs, workers)
+    else:
+        results = map(partial(_extract_file, extractor), jobs)
+    for sha, template in results:
+        fresh.append((sha, template))
+        batch.append((sha, template))
         if cache is not None and len(batch) >= 64:  # write as we go: an interrupted run keeps its work
             cache.put_many(batch, context)
             batch.clear()
         if on_progress:
-            on_progress(sum(uses[sha] for sha, _ in items))
-
-    jobs = [(sha, str(p)) for sha, p in todo.items()]
-    if workers > 1 and len(jobs) > 1:
-        chunk = 8
-        with ProcessPoolExecutor(
-            max_workers=workers,
-            mp_context=get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(extractor.spec, extractor.fallback),
-        ) as pool:
-            futures = [pool.submit(_work, jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
-            for fut in as_completed(futures):
-                done(fut.result())
-    else:
-        for sha, path in jobs:
-            done([(sha, extractor(load_image(path).pixels))])
+            on_progress(uses[sha])
     if cache is not None:
         cache.put_many(batch, context)
     stats.computed = len(fresh)
