@@ -470,7 +470,11 @@ def test_openapi_docs_and_page(service: Service) -> None:
             spec["paths"]
         )
         assert {"HTTPBearer", "APIKeyHeader"} <= set(spec["components"]["securitySchemes"])
-        assert anon.get("/docs").status_code == 200
+        docs = anon.get("/docs")
+        assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
+        assert "cdn" not in docs.text.lower() and "https://" not in docs.text  # works offline
+        script = anon.get("/docs-assets/swagger-ui-bundle.js")
+        assert script.status_code == 200 and len(script.content) > 100_000
         page = anon.get("/")
         assert page.status_code == 200 and "faceprint" in page.text
         assert "default-src 'self'" in page.headers["content-security-policy"]

@@ -20,9 +20,11 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, HTTPException, Path, Query, Request, Response, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from faceprint import __version__
 from faceprint.api import Recognizer, as_image
@@ -224,6 +226,8 @@ def create_app(
             "`X-API-Key: KEY`. Keys with the `read` role may identify, verify, detect and list; `admin` keys "
             'may also change the gallery. Every error is `{"error": {"code": ..., "message": ...}}`.'
         ),
+        docs_url=None,  # served below from the swagger-ui-bundle package: no CDN
+        redoc_url=None,
     )
     app.state.recognizer = rec
     app.state.store = store
@@ -530,6 +534,17 @@ def create_app(
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="faceprint API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
     # outermost last: CORS wraps the guard so that even 413 and 500 answers carry CORS headers
     app.add_middleware(GuardMiddleware, max_body=max_upload_bytes)
