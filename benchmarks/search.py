@@ -2,7 +2,8 @@
 
     python benchmarks/search.py                        # 1M templates (~333k identities): index vs exact
     python benchmarks/search.py --per-identity 1       # 1M identities with one template each (the hard case)
-    python benchmarks/search.py --compare              # usearch / FAISS / hnswlib on the same centroids
+    python benchmarks/search.py --probe-scale 3,4,6    # a query scans scale * sqrt(lists) IVF lists
+    python benchmarks/search.py --compare              # also HNSW in usearch / FAISS / hnswlib (--ef)
     python benchmarks/search.py --gallery 200000       # also end to end through Gallery.search (SQLite)
     python benchmarks/search.py --n 100000 --json      # smaller run, machine-readable results too
 
@@ -381,7 +382,7 @@ def compare_libraries(
 
 # --- faceprint's index ------------------------------------------------------------------------
 def bench_index(
-    d: Data, truth: np.ndarray, accepted: np.ndarray, params: IndexParams, efs: tuple[int, ...], tmp: Path
+    d: Data, truth: np.ndarray, accepted: np.ndarray, params: IndexParams, scales: tuple[float, ...], tmp: Path
 ) -> tuple[list[dict[str, object]], dict[str, float]]:
     """CentroidIndex (what Gallery uses) over every identity centroid, keyed 0..I-1."""
     gc.collect()
@@ -389,7 +390,7 @@ def bench_index(
     t = time.perf_counter()
     index = CentroidIndex(d.centroids.shape[1], params, model="bench", version=0)
     index.upsert(np.arange(len(d.centroids)), d.centroids, threads=BUILD_THREADS)
-    info = {"build_s": time.perf_counter() - t, "rss_mb": rss_mb() - m0}
+    info = {"build_s": time.perf_counter() - t, "rss_mb": rss_mb() - m0, "nlist": index.nlist}
     sidecar = tmp / "bench.index.json"
     t = time.perf_counter()
     index.save(sidecar)
@@ -403,12 +404,13 @@ def bench_index(
     assert loaded is not None
     index = loaded
     rows = []
-    for ef in efs:
-        index.params = replace(params, expansion_search=ef)
+    for scale in scales:
+        index.params = replace(params, probe_scale=scale)
         found = index.search(d.queries, 10)[0]
         top1 = latency(lambda q: index.search(q, 1), d.queries)
         top10 = latency(lambda q: index.search(q, 10), d.queries)
-        rows.append(result_row(f"faceprint CentroidIndex ef={ef}", found, truth, accepted, top1, top10))
+        name = f"CentroidIndex IVF scale {scale:g} ({index.nprobe}/{index.nlist} lists)"
+        rows.append(result_row(name, found, truth, accepted, top1, top10))
         print(rows[-1], file=sys.stderr, flush=True)
     return rows, info
 
@@ -550,8 +552,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000, help="templates in the gallery")
     ap.add_argument("--per-identity", type=float, default=3, help="mean templates per synthetic identity")
     ap.add_argument("--queries", type=int, default=1000, help="synthetic queries (plus one per real LFW person)")
-    ap.add_argument("--ef", default="64,128,256", help="search expansions to measure")
-    ap.add_argument("--compare", action="store_true", help="also usearch / FAISS / hnswlib, raw")
+    ap.add_argument("--probe-scale", default="3,4,6", help="IVF probe scales to measure (scale * sqrt(lists))")
+    ap.add_argument("--compare", action="store_true", help="also HNSW in usearch / FAISS / hnswlib, raw")
+    ap.add_argument("--ef", default="64,128,256", help="HNSW search expansions for --compare")
     ap.add_argument("--gallery", type=int, default=0, help="also end to end through Gallery.search: N templates")
     ap.add_argument("--cutover", default="", help="sizes (identities) to time exact search against the index at")
     ap.add_argument("--seed", type=int, default=0)
@@ -563,7 +566,8 @@ def main() -> None:
     real = real_templates(data_dir(args.data) / "lfw", cache)
     efs = tuple(int(x) for x in args.ef.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="faceprint-search-"))
-    report: dict[str, object] = {"n": args.n, "per_identity": args.per_identity, "efs": efs}
+    scales = tuple(float(x) for x in args.probe_scale.split(","))
+    report: dict[str, object] = {"n": args.n, "per_identity": args.per_identity, "probe_scales": scales}
     if args.cutover:
         report["cutover"] = cutover(real, [int(x) for x in args.cutover.split(",")], args.seed, tmp)
         print(table(report["cutover"], list(report["cutover"][0])))  # type: ignore[index]
@@ -590,13 +594,13 @@ def main() -> None:
     rows: list[dict[str, object]] = []
     if args.compare:
         rows += compare_libraries(d.centroids, d.queries, truth, accepted, tmp, efs)
-    ann_rows, info = bench_index(d, truth, accepted, IndexParams(), efs, tmp)
+    ann_rows, info = bench_index(d, truth, accepted, IndexParams(), scales, tmp)
     rows += ann_rows
     rows.append(exact_row(d, 200))
     report["index"] = {k: round(v, 2) for k, v in info.items()}
     report["rows"] = rows
     print(
-        f"\nCentroidIndex over {len(d.centroids):,} centroids: "
+        f"\nCentroidIndex over {len(d.centroids):,} centroids in {info['nlist']:,} lists: "
         f"build {info['build_s']:.1f} s ({BUILD_THREADS} threads), "
         f"RSS +{info['rss_mb']:.0f} MB, file {info['file_mb']:.0f} MB, save {info['save_s']:.2f} s, "
         f"load {info['load_s']:.2f} s"

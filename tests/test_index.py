@@ -93,7 +93,9 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     q = queries_for(centres, 20)
     np.testing.assert_array_equal(loaded.search(q, 5)[0], index.search(q, 5)[0])
     assert CentroidIndex.load(sidecar, "another-model") is None
-    assert CentroidIndex.load(sidecar, MODEL, IndexParams(connectivity=8)) is None
+    assert CentroidIndex.load(sidecar, MODEL, IndexParams(lists_per_sqrt=8)) is None  # built otherwise
+    narrower = CentroidIndex.load(sidecar, MODEL, IndexParams(probe_scale=1))  # a search setting: same file
+    assert narrower is not None and narrower.nprobe < loaded.nprobe == loaded.nlist
     next(tmp_path.glob("*.faiss")).write_bytes(b"garbage")
     assert CentroidIndex.load(sidecar, MODEL) is None
 
@@ -221,21 +223,47 @@ def test_small_galleries_stay_exact_and_write_no_files(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.faiss"))
 
 
-def test_replacements_in_place_tombstones_and_compaction() -> None:
-    centres, _, _ = face_like(200, 1, seed=10)
+def test_replacements_move_keys_and_growth_retrains_the_lists() -> None:
+    centres, _, _ = face_like(4_000, 1, seed=10)
     index = CentroidIndex(DIM)
-    index.upsert(np.arange(200), centres)
-    nudged = unit(centres[:10] + 0.01 * centres[10:20])  # one more photo: the centroid barely moves
-    index.upsert(np.arange(10), nudged)
-    assert index.tombstones == 0  # overwritten in place
-    np.testing.assert_allclose(index.vectors(np.arange(10)), nudged, atol=1e-6)
-    index.upsert(np.arange(10, 30), centres[100:120])  # moved far: re-added, the old rows are tombstones
-    assert index.tombstones == 20 and len(index) == 200
-    keys, _ = index.search(centres[100], 2)
-    assert set(keys[0].tolist()) == {10, 100}  # both now sit at the same place
-    index.remove(np.arange(150, 200))  # past the compaction threshold: rebuilt without tombstones
-    assert index.tombstones == 0 and len(index) == 150
-    q = queries_for(centres[:150], 50)
-    best = (q @ index.vectors(index.keys()).T).max(1)  # some keys share a vector: compare scores, not keys
+    index.upsert(np.arange(1_000), centres[:1_000])
+    assert index.trained_on == 1_000 and index.nlist == 1_000 // 39
+    index.upsert(np.arange(10), centres[2_000:2_010])  # moved far: found at the new place only
+    assert len(index) == 1_000
+    np.testing.assert_allclose(index.vectors(np.arange(10)), centres[2_000:2_010], atol=1e-6)
+    keys, scores = index.search(centres[2_003], 1)
+    assert keys[0, 0] == 3 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+    assert 3 not in index.search(centres[3], 5)[0][0]
+    index.upsert(np.arange(1_000, 2_000), centres[1_000:2_000])  # doubled: not yet retrained
+    assert index.trained_on == 1_000
+    index.upsert(np.array([2_000]), centres[3_000])  # past double: retrained on all 2,001
+    assert index.trained_on == 2_001 and index.nlist == 2_001 // 39 and len(index) == 2_001
+    np.testing.assert_allclose(index.vectors(np.array([3, 1_500])), centres[[2_003, 1_500]], atol=1e-6)
+    index.remove(np.arange(1_001, 2_001))  # halved, but not below: kept
+    assert index.trained_on == 2_001
+    index.remove(np.arange(500, 1_001))  # below half: retrained on the 500 left
+    assert index.trained_on == 500 and len(index) == 500
+    assert set(index.keys().tolist()) == set(range(500))
+    q = queries_for(centres[:500], 50)
+    live = index.vectors(index.keys())
     _, scores = index.search(q, 1)
-    assert np.mean(np.isclose(scores[:, 0], best, atol=1e-6)) >= 0.98
+    np.testing.assert_allclose(scores[:, 0], (q @ live.T).max(1), atol=1e-6)
+    index.remove(index.keys())
+    assert len(index) == 0 and index.search(q, 3)[0].max() == -1
+
+
+def test_an_empty_index_saves_and_loads(tmp_path: Path) -> None:
+    index = CentroidIndex(DIM, model=MODEL, version=3)
+    sidecar = tmp_path / "g.db.abc.index.json"
+    index.save(sidecar)
+    loaded = CentroidIndex.load(sidecar, MODEL)
+    assert loaded is not None and len(loaded) == 0 and loaded.version == 3
+    loaded.upsert(np.arange(100), face_like(100, 1)[0])
+    assert len(loaded) == 100
+
+
+def test_probe_scale_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEPRINT_ANN_PROBE_SCALE", "6")
+    assert Gallery(tmp_path / "g.db").index_params == IndexParams(probe_scale=6.0)
+    monkeypatch.delenv("FACEPRINT_ANN_PROBE_SCALE")
+    assert Gallery(tmp_path / "g.db").index_params == IndexParams()

@@ -69,7 +69,8 @@ class Gallery:
         self.ann_min_identities = (
             ann_min_identities if ann_min_identities is not None else int(env) if env else DEFAULT_ANN_MIN_IDENTITIES
         )
-        self.index_params = index_params or IndexParams()
+        scale = os.environ.get("FACEPRINT_ANN_PROBE_SCALE")  # recall against speed, without code
+        self.index_params = index_params or (IndexParams(probe_scale=float(scale)) if scale else IndexParams())
         self._cache: dict[str, tuple[int, TemplateMatrix, np.ndarray]] = {}
         self._indexes: dict[str, StoreIndex] = {}
         self._small: dict[str, int] = {}  # model -> store version at which it was counted below the cut-over

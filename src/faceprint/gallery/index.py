@@ -1,17 +1,19 @@
 """Approximate nearest-neighbour search over identity centroids, for galleries too large to scan.
 
 Identity scores are cosines to each identity's unit mean template ("centroid", the default scoring),
-so one vector per identity is indexed, keyed by the store's identity id. The graph is FAISS's HNSW
-(chosen by measurement over usearch and hnswlib: ``benchmarks/search.py --compare``); it keeps
-float32 vectors, so every candidate is re-scored exactly from the stored centroid.
+so one vector per identity is indexed, keyed by the store's identity id. The index is FAISS's
+IVF-flat: the centroids are clustered into lists, and a query scans the lists nearest to it. Chosen
+by measurement (``benchmarks/search.py``): face templates of different people are all alike (cosines
+0.75-0.93), so HNSW graphs (FAISS, usearch, hnswlib) needed wide, slow walks and still missed; IVF
+reaches recall@1 >= 0.99 at under 2 ms on 333k identities. It keeps float32 vectors, deletes
+natively, and every candidate is re-scored exactly, so the scores equal exact search's.
 
-On disk, beside the gallery file: ``<gallery>.<model hash>.<token>.faiss`` (the graph and vectors),
-``<gallery>.<model hash>.<token>.keys.npy`` (row -> identity id) and the sidecar
-``<gallery>.<model hash>.index.json`` (the store version and model the index is for, and which
-token's files hold it). The sidecar is replaced atomically after the files it names are complete,
-so concurrent writers never leave it pointing at half-written files. Whenever the sidecar's
-version differs from the store's, the index catches up from the store's change log (only the
-identities that changed are re-read), or is rebuilt from the records when the log cannot tell;
+On disk, beside the gallery file: ``<gallery>.<model hash>.<token>.faiss`` (lists, vectors, ids) and
+the sidecar ``<gallery>.<model hash>.index.json`` (the store version and model the index is for, and
+which token's file holds it). The sidecar is replaced atomically after the file it names is
+complete, so concurrent writers never leave it pointing at a half-written file. Whenever the
+sidecar's version differs from the store's, the index catches up from the store's change log (only
+the identities that changed are re-read), or is rebuilt from the records when the log cannot tell;
 so it never disagrees with the records, and deleting any of these files is always safe.
 """
 
@@ -21,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import os
 import secrets
 import time
@@ -33,20 +36,39 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 1 was an HNSW graph plus a keys file: such files are ignored and rebuilt
 #: Orphaned index files (a writer died between writing one and its sidecar) older than this are removed.
 ORPHAN_AGE_S = 600
+#: FAISS's k-means wants at least this many training vectors per list.
+MIN_PER_LIST = 39
 
 
 @dataclass(frozen=True)
 class IndexParams:
-    """HNSW settings (M, efConstruction, efSearch). Templates of different people are all alike
-    (cosines 0.75-0.93), so the graph walk needs a wide search to find the true nearest centroid:
-    efSearch 256 is what reached recall@1 >= 0.99 against exact search (benchmarks/search.py)."""
+    """IVF settings.
 
-    connectivity: int = 16
-    expansion_add: int = 128
-    expansion_search: int = 256
+    - ``lists_per_sqrt``: lists at training, per square root of the vector count (FAISS's usual range
+      is 4-16; the low end, since the list centres are scanned on every query).
+    - ``probe_scale``: a query scans ``probe_scale * sqrt(lists)`` of the lists. A fixed share of the
+      lists would lose recall on small indexes or waste time on large ones: on face-like templates
+      the scan needed for recall@1 0.99 grew about as the square root of the lists
+      (``benchmarks/search.py``). 4 keeps 1M templates (333k identities) under 2 ms a query at
+      recall@1 0.997; galleries of one photo per person are harder (0.987-0.992 at 200k-1M
+      identities), and 6 brings them to 0.995 at 1.5x the time.
+    - ``train_per_list``: the k-means sample per list (FAISS wants at least 39).
+    - ``retrain_growth``: rebuild once the index holds this many times more, or fewer, vectors than
+      it was trained on, so the lists stay balanced as a gallery grows or shrinks.
+    """
+
+    lists_per_sqrt: float = 4.0
+    probe_scale: float = 4.0
+    train_per_list: int = 50
+    retrain_growth: float = 2.0
+
+    def build_settings(self) -> dict[str, float]:
+        """What the saved lists depend on: a saved index built otherwise is rebuilt (the probe scale
+        is a search setting, so changing it keeps the file)."""
+        return {k: v for k, v in asdict(self).items() if k != "probe_scale"}
 
 
 @runtime_checkable
@@ -87,19 +109,13 @@ def _omp_threads(faiss: Any, n: int) -> Iterator[None]:
 
 
 class CentroidIndex:
-    """An HNSW graph (FAISS ``IndexHNSWFlat``, inner product) over unit vectors keyed by non-negative
-    integers (identity ids: dense, so key -> row is an array), with exact re-scoring.
+    """An IVF-flat index (FAISS ``IndexIVFFlat``, inner product) over unit vectors keyed by
+    non-negative integers (identity ids), with exact re-scoring.
 
-    FAISS's HNSW cannot delete, so a removed or replaced key leaves a tombstone row that searches
-    skip (it still routes the graph walk); a replaced vector that moved only a little (the usual
-    case: one more photo of the person) is overwritten in place instead. The graph is rebuilt from
-    the live rows once tombstones pass ``COMPACT_AT`` of the rows.
+    It is trained on the vectors it first receives, and retrained from its own vectors whenever the
+    count has grown or shrunk by ``retrain_growth`` since (a rebuild: seconds at 300k identities,
+    amortised over the doubling). A replaced key is removed and re-added, so it moves to its new list.
     """
-
-    COMPACT_AT = 0.2
-    #: Overwrite a replaced vector in place when it is at least this close to the old one: its graph
-    #: links still lead to it (a face centroid moves ~0.99 when a photo is added).
-    IN_PLACE_COSINE = 0.98
 
     def __init__(self, dim: int, params: IndexParams | None = None, model: str = "", version: int = -1) -> None:
         self.dim = dim
@@ -107,106 +123,113 @@ class CentroidIndex:
         self.model = model
         self.version = version  # the store version whose records this index reflects
         self._faiss = _faiss()
-        self._graph = self._new_graph()
-        self._keys = np.zeros(0, np.int64)  # row -> key, -1: tombstone
-        self._rows = np.zeros(0, np.int64)  # key -> row, -1: absent
-        self._selector: Any = None  # live-row filter for searches, None while there are no tombstones
-        self._bitmap = np.zeros(0, np.uint8)  # the selector's memory: must live as long as it
-
-    def _new_graph(self) -> Any:
-        graph = self._faiss.IndexHNSWFlat(max(self.dim, 1), self.params.connectivity, self._faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = self.params.expansion_add
-        return graph
+        self._ivf: Any = None  # untrained until the first vectors arrive
+        self.trained_on = 0  # vectors the lists were trained for
+        self._present = np.zeros(0, bool)  # key -> indexed (ids are dense: an array, not a set)
 
     def __len__(self) -> int:
-        return int(np.count_nonzero(self._keys >= 0))
+        return 0 if self._ivf is None else int(self._ivf.ntotal)
 
     @property
-    def tombstones(self) -> int:
-        return len(self._keys) - len(self)
+    def nlist(self) -> int:
+        return 0 if self._ivf is None else int(self._ivf.nlist)
+
+    @property
+    def nprobe(self) -> int:
+        return min(self.nlist, math.ceil(self.params.probe_scale * math.sqrt(self.nlist)))
 
     def keys(self) -> np.ndarray:
-        return self._keys[self._keys >= 0].copy()
+        return np.flatnonzero(self._present).astype(np.int64)
 
-    def _stored(self) -> np.ndarray:
-        """(rows, dim) float32 view of the graph's vector storage (no copy)."""
-        n = self._graph.ntotal
-        if n == 0:
-            return np.zeros((0, self.dim), np.float32)
-        flat = self._faiss.downcast_index(self._graph.storage)
-        return self._faiss.rev_swig_ptr(flat.get_xb(), n * self.dim).reshape(n, self.dim)
+    def _known(self, keys: np.ndarray) -> np.ndarray:
+        known = np.zeros(len(keys), bool)
+        inside = (keys >= 0) & (keys < len(self._present))
+        known[inside] = self._present[keys[inside]]
+        return known
 
-    def _row_of(self, keys: np.ndarray) -> np.ndarray:
-        rows = np.full(len(keys), -1, np.int64)
-        known = (keys >= 0) & (keys < len(self._rows))
-        rows[known] = self._rows[keys[known]]
-        return rows
+    def _mark(self, keys: np.ndarray, present: bool) -> None:
+        if present and len(keys) and keys.max() >= len(self._present):
+            grown = np.zeros(max(int(keys.max()) + 1, 2 * len(self._present)), bool)
+            grown[: len(self._present)] = self._present
+            self._present = grown
+        self._present[keys] = present
 
     def upsert(self, keys: np.ndarray, vectors: np.ndarray, threads: int = 0) -> None:
-        """Add or replace the vectors of ``keys`` (threads=0: all cores)."""
+        """Add or replace the vectors of ``keys`` (threads=0: all cores, for training and large adds)."""
         keys = np.asarray(keys, np.int64).ravel()
         if len(keys) == 0:
             return
         if len(np.unique(keys)) != len(keys) or keys.min() < 0:
             raise ValueError("keys must be distinct non-negative integers")
         vectors = np.ascontiguousarray(vectors, np.float32).reshape(len(keys), self.dim)
-        rows = self._row_of(keys)
-        old = rows >= 0
-        stored = self._stored()
-        close = np.zeros(len(keys), bool)
-        if old.any():
-            close[old] = np.einsum("ij,ij->i", stored[rows[old]], vectors[old]) >= self.IN_PLACE_COSINE
-            stored[rows[close]] = vectors[close]
-        self.remove(keys[old & ~close])
-        new = ~close
-        if new.any():
-            first = self._graph.ntotal
-            # a few vectors (catching up with an enrolment) gain nothing from threads, and on a busy
-            # machine waiting for a descheduled OpenMP thread costs more than the insert
-            with _omp_threads(self._faiss, threads if new.sum() >= 1000 else 1):
-                self._graph.add(vectors[new])
-            added = np.arange(first, first + int(new.sum()))
-            self._keys = np.concatenate([self._keys, keys[new]])
-            if keys.max() >= len(self._rows):
-                grown = np.full(max(int(keys.max()) + 1, 2 * len(self._rows)), -1, np.int64)
-                grown[: len(self._rows)] = self._rows
-                self._rows = grown
-            self._rows[keys[new]] = added
-            self._refresh_selector()
+        self._drop(keys[self._known(keys)])
+        if self._ivf is None or len(self) + len(keys) > self.params.retrain_growth * self.trained_on:
+            old_keys, old_vectors = self._contents()
+            self._train(np.concatenate([old_keys, keys]), np.concatenate([old_vectors, vectors]), threads)
+            return
+        # a few vectors (catching up with an enrolment) gain nothing from threads, and on a busy
+        # machine waiting for a descheduled OpenMP thread costs more than the insert
+        with _omp_threads(self._faiss, threads if len(keys) >= 1000 else 1):
+            self._ivf.add_with_ids(vectors, keys)
+        self._mark(keys, True)
 
     def remove(self, keys: np.ndarray) -> None:
         keys = np.asarray(keys, np.int64).ravel()
-        rows = self._row_of(keys)
-        rows = rows[rows >= 0]
-        if len(rows):
-            self._rows[self._keys[rows]] = -1
-            self._keys[rows] = -1
-            self._refresh_selector()
-            if self.tombstones > self.COMPACT_AT * len(self._keys):
-                self._compact()
+        self._drop(keys[self._known(keys)])
+        if self._ivf is not None and len(self) * self.params.retrain_growth < self.trained_on:
+            self._train(*self._contents(), threads=0)  # shrank: fewer, fuller lists
 
-    def _refresh_selector(self) -> None:
-        if self.tombstones == 0:
-            self._selector, self._bitmap = None, np.zeros(0, np.uint8)
+    def _drop(self, keys: np.ndarray) -> None:
+        if len(keys):
+            self._ivf.remove_ids(self._faiss.IDSelectorArray(len(keys), self._faiss.swig_ptr(keys)))
+            self._mark(keys, False)
+
+    def _train(self, keys: np.ndarray, vectors: np.ndarray, threads: int) -> None:
+        """A new index, its lists clustered from a sample of ``vectors``, holding all of them."""
+        faiss, p = self._faiss, self.params
+        self._ivf, self.trained_on = None, 0
+        self._present = np.zeros(0, bool)
+        if len(keys) == 0:
             return
-        self._bitmap = np.packbits(self._keys >= 0, bitorder="little")
-        self._selector = self._faiss.IDSelectorBitmap(len(self._keys), self._faiss.swig_ptr(self._bitmap))
+        nlist = max(1, min(int(p.lists_per_sqrt * math.sqrt(len(keys))), len(keys) // MIN_PER_LIST))
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.seed = 1234  # deterministic lists: the same gallery always gives the same index
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # remove and reconstruct by key
+        sample = np.random.default_rng(0).permutation(len(keys))[: nlist * p.train_per_list]
+        with _omp_threads(faiss, threads):
+            ivf.train(vectors[np.sort(sample)])
+            ivf.add_with_ids(vectors, keys)
+        self._ivf, self.trained_on = ivf, len(keys)
+        self._mark(keys, True)
 
-    def _compact(self, threads: int = 0) -> None:
-        """Rebuild the graph from the live rows (drops the tombstones)."""
-        live = np.flatnonzero(self._keys >= 0)
-        keys, vectors = self._keys[live], self._stored()[live].copy()
-        self._graph = self._new_graph()
-        self._keys = np.zeros(0, np.int64)
-        self._rows[:] = -1
-        self._selector = None
-        self.upsert(keys, vectors, threads)
+    def _list_ids(self) -> np.ndarray:
+        """Every key the index holds, read from its lists without their vectors."""
+        lists, parts = self._ivf.invlists, []
+        for i in range(self._ivf.nlist):
+            if n := lists.list_size(i):
+                ids = lists.get_ids(i)
+                parts.append(self._faiss.rev_swig_ptr(ids, n).copy())
+                lists.release_ids(i, ids)
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every (key, vector) the index holds, read back from its lists."""
+        if self._ivf is None:
+            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
+        from faiss.contrib.inspect_tools import get_invlist
+
+        parts = [get_invlist(self._ivf.invlists, i) for i in range(self._ivf.nlist)]
+        keys = np.concatenate([ids for ids, _ in parts])
+        vectors = np.concatenate([codes.view(np.float32).reshape(-1, self.dim) for _, codes in parts])
+        return keys, vectors
 
     def vectors(self, keys: np.ndarray) -> np.ndarray:
         """(len(keys), dim) stored vectors; zeros for a key that is not indexed."""
-        rows = self._row_of(np.asarray(keys, np.int64).ravel())
-        out = np.zeros((len(rows), self.dim), np.float32)
-        out[rows >= 0] = self._stored()[rows[rows >= 0]]
+        keys = np.asarray(keys, np.int64).ravel()
+        out = np.zeros((len(keys), self.dim), np.float32)
+        known = self._known(keys)
+        if known.any():
+            out[known] = self._ivf.reconstruct_batch(np.ascontiguousarray(keys[known]))
         return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -217,40 +240,38 @@ class CentroidIndex:
         scores = np.full((len(queries), k), -np.inf, np.float32)
         if len(self) == 0 or k <= 0:
             return keys, scores
-        params = self._faiss.SearchParametersHNSW()
-        params.efSearch = max(self.params.expansion_search, k)  # the graph walk keeps ef candidates: never below k
-        if self._selector is not None:
-            params.sel = self._selector
+        params = self._faiss.SearchParametersIVF()
+        params.nprobe = self.nprobe
         with _omp_threads(self._faiss, 1):
-            _, rows = self._graph.search(queries, k, params=params)
-        stored = self._stored()
+            _, found = self._ivf.search(queries, k, params=params)
         for i in range(len(queries)):
-            hit = rows[i][rows[i] >= 0]
+            hit = found[i][found[i] >= 0]
             if len(hit) == 0:
                 continue
-            exact = stored[hit] @ queries[i]  # re-score: exact float32 cosines, in numpy's summation
+            exact = self.vectors(hit) @ queries[i]  # re-score: exact float32 cosines, in numpy's summation
             order = np.argsort(-exact, kind="stable")
-            keys[i, : len(hit)] = self._keys[hit[order]]
+            keys[i, : len(hit)] = hit[order]
             scores[i, : len(hit)] = exact[order]
         return keys, scores
 
     # persistence ------------------------------------------------------------------------------
     def save(self, sidecar: Path) -> None:
-        """Write the graph and the keys next to ``sidecar`` under a fresh token, then the sidecar
-        (atomically) that names them: readers never see a sidecar for half-written files."""
+        """Write the index next to ``sidecar`` under a fresh token, then the sidecar (atomically)
+        that names it: readers never see a sidecar for a half-written file."""
         token = secrets.token_hex(6)
         base = sidecar.name.removesuffix(".index.json")
-        graph, keys = sidecar.with_name(f"{base}.{token}.faiss"), sidecar.with_name(f"{base}.{token}.keys.npy")
+        data = sidecar.with_name(f"{base}.{token}.faiss")
         old = _read_sidecar(sidecar)
-        self._faiss.write_index(self._graph, str(graph))
-        np.save(keys, self._keys)
+        if self._ivf is not None:
+            self._faiss.write_index(self._ivf, str(data))
         meta = {"format": FORMAT, "model": self.model, "version": self.version, "dim": self.dim, "size": len(self)}
-        meta |= {"token": token, "params": asdict(self.params), "saved_at": time.time()}
+        meta |= {"token": token, "trained_on": self.trained_on, "params": self.params.build_settings()}
+        meta["saved_at"] = time.time()
         tmp = sidecar.with_name(f".{sidecar.name}.{token}.tmp")
         tmp.write_text(json.dumps(meta))
         os.replace(tmp, sidecar)
         if old and old.get("token") and old["token"] != token:
-            for suffix in (".faiss", ".keys.npy"):
+            for suffix in (".faiss", ".keys.npy"):  # .keys.npy: format 1's second file
                 with contextlib.suppress(OSError):
                     sidecar.with_name(f"{base}.{old['token']}{suffix}").unlink()
         _remove_orphans(sidecar, keep=token)
@@ -258,34 +279,27 @@ class CentroidIndex:
     @classmethod
     def load(cls, sidecar: Path, model: str, params: IndexParams | None = None) -> CentroidIndex | None:
         """The saved index for ``model``, or None when there is none, or it is for another model,
-        format or parameters, or its files are missing or damaged (the caller rebuilds)."""
+        format or parameters, or its file is missing or damaged (the caller rebuilds)."""
         params = params or IndexParams()
         base = sidecar.name.removesuffix(".index.json")
         for _ in range(2):  # a concurrent writer may replace the files between reading the sidecar and opening them
             meta = _read_sidecar(sidecar)
             if not meta or meta.get("format") != FORMAT or meta.get("model") != model:
                 return None
-            if meta.get("params") != asdict(params):
+            if meta.get("params") != params.build_settings():
                 return None
             index = cls(int(meta["dim"]), params, model, int(meta["version"]))
+            if meta.get("size") == 0:
+                return index
             try:
-                graph = index._faiss.read_index(str(sidecar.with_name(f"{base}.{meta['token']}.faiss")))
-                keys = np.load(sidecar.with_name(f"{base}.{meta['token']}.keys.npy"))
+                ivf = index._faiss.read_index(str(sidecar.with_name(f"{base}.{meta['token']}.faiss")))
             except (OSError, RuntimeError, ValueError) as exc:
                 log.info("index %s unreadable (%s): rebuilding", sidecar, exc)
                 continue
-            if (
-                graph.d != max(index.dim, 1)
-                or graph.ntotal != len(keys)
-                or int(np.count_nonzero(keys >= 0)) != meta.get("size")
-            ):
+            if ivf.d != index.dim or ivf.ntotal != meta.get("size") or not hasattr(ivf, "nlist"):
                 return None
-            index._graph = graph
-            index._keys = keys.astype(np.int64)
-            index._rows = np.full(int(keys.max(initial=-1)) + 1, -1, np.int64)
-            live = np.flatnonzero(index._keys >= 0)
-            index._rows[index._keys[live]] = live
-            index._refresh_selector()
+            index._ivf, index.trained_on = ivf, int(meta.get("trained_on", ivf.ntotal))  # read_index downcasts
+            index._mark(index._list_ids(), True)
             return index
         return None
 
