@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -267,3 +268,18 @@ def test_probe_scale_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert Gallery(tmp_path / "g.db").index_params == IndexParams(probe_scale=6.0)
     monkeypatch.delenv("FACEPRINT_ANN_PROBE_SCALE")
     assert Gallery(tmp_path / "g.db").index_params == IndexParams()
+
+
+def test_an_index_file_of_an_older_format_is_rebuilt(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big
+    q = queries_for(centres, 10, seed=11)
+    gallery = Gallery(path, ann_min_identities=100)
+    want = [r[0].identity for r in gallery.search(q, MODEL)]
+    gallery.close()
+    sidecar = sidecar_path(path, MODEL)
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(meta | {"format": 1}))  # what faceprint's HNSW index wrote
+    assert CentroidIndex.load(sidecar, MODEL) is None
+    again = Gallery(path, ann_min_identities=100)
+    assert [r[0].identity for r in again.search(q, MODEL)] == want
+    assert again._indexes[MODEL].last_sync["how"] == "built"
