@@ -197,7 +197,11 @@ class CentroidIndex:
         ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # remove and reconstruct by key
         sample = np.random.default_rng(0).permutation(len(keys))[: nlist * p.train_per_list]
         with _omp_threads(faiss, threads):
-            ivf.train(vectors[np.sort(sample)])
+            if nlist == 1:  # one list needs no clustering (and k-means warns on so few points)
+                ivf.quantizer.add(vectors[:1])
+                ivf.is_trained = True
+            else:
+                ivf.train(vectors[np.sort(sample)])
             ivf.add_with_ids(vectors, keys)
         self._ivf, self.trained_on = ivf, len(keys)
         self._mark(keys, True)
