@@ -178,12 +178,17 @@ def test_a_stale_index_file_is_caught_up_or_rebuilt(big: tuple[Path, np.ndarray,
     assert [r[0].identity for r in got] == [r[0] for r in exact_names(path, q)]
 
 
+def first_answers(path: Path, queries: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """The best identity for each query through the index, which is then saved and closed."""
+    gallery = Gallery(path, ann_min_identities=100)
+    best = [r[0].identity for r in gallery.search(queries, MODEL)]
+    gallery.close()
+    return queries, best
+
+
 def test_deleting_the_index_files_is_safe(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
     path, centres, _, _ = big
-    q = queries_for(centres, 30, seed=7)
-    gallery = Gallery(path, ann_min_identities=100)
-    want = [r[0].identity for r in gallery.search(q, MODEL)]
-    gallery.close()
+    q, want = first_answers(path, queries_for(centres, 30, seed=7))
     for f in path.parent.glob("g.db.*"):
         if f.suffix in (".faiss", ".npy", ".json"):
             f.unlink()
@@ -272,10 +277,7 @@ def test_probe_scale_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_an_index_file_of_an_older_format_is_rebuilt(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
     path, centres, _, _ = big
-    q = queries_for(centres, 10, seed=11)
-    gallery = Gallery(path, ann_min_identities=100)
-    want = [r[0].identity for r in gallery.search(q, MODEL)]
-    gallery.close()
+    q, want = first_answers(path, queries_for(centres, 10, seed=11))
     sidecar = sidecar_path(path, MODEL)
     meta = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps(meta | {"format": 1}))  # what faceprint's HNSW index wrote
