@@ -6,6 +6,7 @@ command runs, so ``faceprint --help`` stays fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,7 +124,7 @@ def lfw_command(
 ) -> None:
     """LFW verification, the standard protocol: 10-fold accuracy (threshold chosen on 9 folds),
     ROC AUC, TAR at FAR 1e-2 / 1e-3 and EER over every pair of a pairs file."""
-    from faceprint.cli import fail, progress_bar
+    from faceprint.cli import emit, fail, progress_bar
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.lfw import evaluate_pairs, pair_images, plot_roc
 
@@ -137,13 +138,8 @@ def lfw_command(
             report = evaluate_pairs(root, pair_list, extractor, _cache(use_cache), _workers(workers), advance)
     except FaceprintError as exc:
         raise fail(str(exc)) from None
-    s = report.summary
-    if plot:
-        plot_roc(report, plot)
-        s["plot"] = str(plot)
+    s = _plotted_summary(report, plot_roc, plot)
     if as_json:
-        from faceprint.cli import emit
-
         emit(s)
         return
     _print_summary(
@@ -164,6 +160,15 @@ def lfw_command(
     )
 
 
+def _plotted_summary(report: Any, plotter: Callable[[Any, Path], object], plot: Path | None) -> dict[str, Any]:
+    """The report's summary, after drawing its plot when one was asked for (the summary names it)."""
+    s = report.summary
+    if plot:
+        plotter(report, plot)
+        s["plot"] = str(plot)
+    return s
+
+
 # ---------------------------------------------------------------- evaluate identification
 def identification_command(
     root: Root,
@@ -180,7 +185,7 @@ def identification_command(
 ) -> None:
     """1:N identification on ROOT/<identity>/<images>: closed-set rank-1/rank-5 and open-set
     DIR at FPIR 1e-2 / 1e-1, with unknown identities held out (seeded split)."""
-    from faceprint.cli import fail, progress_bar
+    from faceprint.cli import emit, fail, progress_bar
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.identification import evaluate_identification, list_identities, make_split, plot_det_cmc
 
@@ -191,13 +196,8 @@ def identification_command(
             report = evaluate_identification(root, split, extractor, _cache(use_cache), _workers(workers), advance)
     except (FaceprintError, ValueError) as exc:
         raise fail(str(exc)) from None
-    s = report.summary
-    if plot:
-        plot_det_cmc(report, plot)
-        s["plot"] = str(plot)
+    s = _plotted_summary(report, plot_det_cmc, plot)
     if as_json:
-        from faceprint.cli import emit
-
         emit(s)
         return
     rows = [
