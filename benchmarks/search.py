@@ -253,6 +253,12 @@ def recall(found: np.ndarray, truth: np.ndarray, k: int) -> float:
     return float(np.sum(hits) / (k * len(truth)))
 
 
+def latency_columns(top1: dict[str, float], top10: dict[str, float]) -> dict[str, float]:
+    """The table's latency columns (ms) of top-1 and top-10 searches."""
+    stats = ("p50", "p99", "cpu50")
+    return {f"{stat}_{k}": round(t[stat], 3) for k, t in (("1", top1), ("10", top10)) for stat in stats}
+
+
 def result_row(
     name: str,
     found: np.ndarray,
@@ -265,12 +271,7 @@ def result_row(
     return {
         "index": name,
         **kw,
-        "p50_1": round(top1["p50"], 3),
-        "p99_1": round(top1["p99"], 3),
-        "cpu50_1": round(top1["cpu50"], 3),
-        "p50_10": round(top10["p50"], 3),
-        "p99_10": round(top10["p99"], 3),
-        "cpu50_10": round(top10["cpu50"], 3),
+        **latency_columns(top1, top10),
         "recall@1": round(recall(found, truth, 1), 4),
         "recall@10": round(recall(found, truth, 10), 4),
         # the queries that the default threshold would identify: the ones where a miss costs a match
@@ -428,12 +429,7 @@ def exact_row(d: Data, n_queries: int) -> dict[str, object]:
     t1, t10 = latency(lambda x: one(x, 1), q), latency(lambda x: one(x, 10), q)
     return {
         "index": "exact (numpy)",
-        "p50_1": round(t1["p50"], 3),
-        "p99_1": round(t1["p99"], 3),
-        "cpu50_1": round(t1["cpu50"], 3),
-        "p50_10": round(t10["p50"], 3),
-        "p99_10": round(t10["p99"], 3),
-        "cpu50_10": round(t10["cpu50"], 3),
+        **latency_columns(t1, t10),
         "recall@1": 1.0,
         "recall@10": 1.0,
         "recall@1_accepted": 1.0,
