@@ -206,26 +206,24 @@ class CentroidIndex:
         self._ivf, self.trained_on = ivf, len(keys)
         self._mark(keys, True)
 
-    def _list_ids(self) -> np.ndarray:
-        """Every key the index holds, read from its lists without their vectors."""
-        lists, parts = self._ivf.invlists, []
-        for i in range(self._ivf.nlist):
-            if n := lists.list_size(i):
-                ids = lists.get_ids(i)
-                parts.append(self._faiss.rev_swig_ptr(ids, n).copy())
-                lists.release_ids(i, ids)
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every (key, vector) the index holds, read back from its lists."""
+    def _contents(self, with_vectors: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Every key the index holds and, unless not wanted (loading needs only the keys), its
+        vector, read back from the lists."""
+        keys, vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
         if self._ivf is None:
-            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
-        from faiss.contrib.inspect_tools import get_invlist
-
-        parts = [get_invlist(self._ivf.invlists, i) for i in range(self._ivf.nlist)]
-        keys = np.concatenate([ids for ids, _ in parts])
-        vectors = np.concatenate([codes.view(np.float32).reshape(-1, self.dim) for _, codes in parts])
-        return keys, vectors
+            return keys[0], vectors[0]
+        faiss, lists = self._faiss, self._ivf.invlists
+        for i in range(self._ivf.nlist):
+            if not (n := lists.list_size(i)):
+                continue
+            ids = lists.get_ids(i)
+            keys.append(faiss.rev_swig_ptr(ids, n).copy())
+            lists.release_ids(i, ids)
+            if with_vectors:  # IVF-flat codes are the float32 vectors themselves
+                codes = lists.get_codes(i)
+                vectors.append(faiss.rev_swig_ptr(codes, n * lists.code_size).view(np.float32).reshape(n, -1).copy())
+                lists.release_codes(i, codes)
+        return np.concatenate(keys), np.concatenate(vectors)
 
     def vectors(self, keys: np.ndarray) -> np.ndarray:
         """(len(keys), dim) stored vectors; zeros for a key that is not indexed."""
@@ -303,7 +301,7 @@ class CentroidIndex:
             if ivf.d != index.dim or ivf.ntotal != meta.get("size") or not hasattr(ivf, "nlist"):
                 return None
             index._ivf, index.trained_on = ivf, int(meta.get("trained_on", ivf.ntotal))  # read_index downcasts
-            index._mark(index._list_ids(), True)
+            index._mark(index._contents(with_vectors=False)[0], True)
             return index
         return None
 
