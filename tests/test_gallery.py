@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -10,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faceprint.errors import FaceprintError, IdentityExistsError, UnknownIdentityError
+from faceprint.errors import (
+    FaceprintError,
+    GalleryError,
+    GalleryNotFoundError,
+    IdentityExistsError,
+    InvalidNameError,
+    PhotoNotFoundError,
+    UnknownIdentityError,
+)
 from faceprint.gallery import Gallery, SQLiteStore, Template
 from faceprint.match import identity_scores, rank_identities
 
@@ -31,7 +40,7 @@ def test_identities_crud(tmp_path: Path) -> None:
     store.add_identity("ann", {"team": "red"})
     with pytest.raises(IdentityExistsError):
         store.add_identity("ann")
-    with pytest.raises(FaceprintError, match="must not be empty"):
+    with pytest.raises(FaceprintError, match="it is empty"):
         store.add_identity("  ")
     store.add_templates("bob", [template(np.ones(8, np.float32) / np.sqrt(8), "b1")])
     assert [(i.name, i.templates) for i in store.identities()] == [("ann", 0), ("bob", 1)]
@@ -141,3 +150,90 @@ def test_identity_scores_agree_with_brute_force(labels: list[int], seed: int) ->
     for row in ranked:
         assert len(row) == min(3, len(uniq))
         assert [c.score for c in row] == sorted((c.score for c in row), reverse=True)
+
+
+def test_a_new_gallery_is_never_seen_half_made(tmp_path: Path) -> None:
+    """A reader polling for the file (as another process would) always finds the tables in it."""
+    for k in range(40):
+        path = tmp_path / f"g{k}.db"
+        maker = threading.Thread(target=lambda p=path: SQLiteStore(p).close())
+        maker.start()
+        seen = False
+        while maker.is_alive() or not seen:
+            if path.exists():
+                with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+                    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                assert {"identities", "templates", "settings"} <= tables, f"half-made gallery: {tables}"
+                seen = True
+        maker.join()
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_two_processes_creating_one_gallery_both_succeed(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    stores: list[SQLiteStore] = []
+    threads = [threading.Thread(target=lambda: stores.append(SQLiteStore(path))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stores) == 4
+    stores[0].add_identity("a")
+    assert [i.name for i in stores[3].identities()] == ["a"]
+
+
+def test_names_follow_one_rule_and_lookups_normalise(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db")
+    for bad in ["a/b", "..", "x" * 201, "a\x7fb", "<script>", "a\\b", "line\u2028break"]:
+        with pytest.raises(InvalidNameError):
+            store.add_identity(bad)
+        with pytest.raises(InvalidNameError):
+            store.add_templates(bad, [template(np.ones(8, np.float32), "s")])
+    store.add_identity("  Zoë  ")
+    assert store.get_identity("Zoe\u0308").name == "Zoë"  # NFD spelling finds the NFC name
+    store.rename_identity(" Zoë ", "  Zo  ")
+    assert [i.name for i in store.identities()] == ["Zo"]
+    assert store.remove_identity(" Zo ") == 0
+
+
+def test_remove_one_photo(tmp_path: Path) -> None:
+    gallery = Gallery(tmp_path / "g.db")
+    gallery.add_templates("ann", [template(np.ones(8, np.float32) / np.sqrt(8), "a1")])
+    gallery.add_templates("ann", [template(-np.ones(8, np.float32) / np.sqrt(8), "a2")])
+    gallery.add_templates("bob", [template(np.ones(8, np.float32) / np.sqrt(8), "b1")])
+    first, second = gallery.templates("ann")
+    bob = gallery.templates("bob")[0]
+    with pytest.raises(PhotoNotFoundError):
+        gallery.remove_template("ann", bob.id or 0)  # another person's photo
+    removed = gallery.remove_template("ann", first.id or 0)
+    assert removed.file_sha256 == "a1"
+    assert [t.file_sha256 for t in gallery.templates("ann")] == ["a2"]
+    assert gallery.search(second.embedding, MODEL, 1)[0][0].identity == "ann"
+    with pytest.raises(UnknownIdentityError):
+        gallery.remove_template("nobody", 1)
+
+
+def test_damaged_file_raises_gallery_error(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    rng = np.random.default_rng(0)
+    for k in range(50):
+        store.add_templates(f"p{k}", [template(unit(rng, 128), f"s{k}")])
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name='templates'")]
+    with open(path, "r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * 4096)
+            fh.write(b"\xff" * 4096)
+    with pytest.raises(GalleryError, match="damaged"):
+        SQLiteStore(path).matrix(MODEL)
+
+
+def test_missing_gallery_is_created_only_when_asked(tmp_path: Path) -> None:
+    with pytest.raises(GalleryNotFoundError, match="no gallery here"):
+        Gallery(tmp_path / "nope.db", create=False)
+    assert not (tmp_path / "nope.db").exists()
+    with pytest.raises(GalleryError, match="is a folder"):
+        SQLiteStore(tmp_path)

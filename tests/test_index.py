@@ -210,8 +210,8 @@ def test_store_index_keeps_in_step_within_one_process(tmp_path: Path) -> None:
     indexed = StoreIndex(store, MODEL)  # in memory only
     index = indexed.sync()
     assert len(index) == 30 and index.version == store.version()
-    store.remove_template(store.templates("p3")[0].id or 0)
-    store.remove_template(store.templates("p3")[0].id or 0)  # p3 has no templates left
+    store.remove_template("p3", store.templates("p3")[0].id or 0)
+    store.remove_template("p3", store.templates("p3")[0].id or 0)  # p3 has no templates left
     index = indexed.sync()
     assert len(index) == 29
     ids, _ = store.centroids(MODEL)

@@ -31,6 +31,10 @@ class UnknownIdentityError(FaceprintError):
     code = "unknown_identity"
 
 
+class PhotoNotFoundError(FaceprintError):
+    code = "photo_not_found"
+
+
 class IdentityExistsError(FaceprintError):
     code = "identity_exists"
 
@@ -41,3 +45,36 @@ class ModelError(FaceprintError):
 
 class VideoError(FaceprintError):
     code = "bad_video"
+
+
+class SettingError(FaceprintError):
+    """A FACEPRINT_* environment variable (or an option) holds a value outside its range."""
+
+    code = "bad_setting"
+
+
+class InvalidNameError(FaceprintError):
+    """An identity name that breaks the naming rule (faceprint.names)."""
+
+    code = "invalid_name"
+
+
+class GalleryError(FaceprintError):
+    """The gallery cannot be opened, read or written (missing, read-only, corrupt, disk full)."""
+
+    code = "gallery_error"
+
+
+class ReadOnlyGalleryError(GalleryError):
+    code = "gallery_read_only"
+
+
+class GalleryNotFoundError(GalleryError):
+    code = "gallery_not_found"
+
+
+class OutputError(FaceprintError):
+    """An output path that must not or cannot be written: an input, another output, a
+    missing or read-only folder, a folder where a file goes (or the reverse)."""
+
+    code = "bad_output"

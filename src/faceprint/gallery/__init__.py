@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from faceprint import settings
 from faceprint.errors import FaceprintError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
 from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, sidecar_path
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 #: Identities (of one model) from which search goes through the ANN index instead of scanning every
 #: centroid. Below it exact search costs well under a millisecond a query and needs no index file;
 #: measured with ``benchmarks/search.py --cutover``. Override per Gallery or with $FACEPRINT_ANN_MIN_IDENTITIES.
-DEFAULT_ANN_MIN_IDENTITIES = 20_000
+DEFAULT_ANN_MIN_IDENTITIES = int(settings.ANN_MIN_IDENTITIES.default)
 
 
 def default_gallery_path() -> Path:
@@ -34,9 +35,10 @@ def default_gallery_path() -> Path:
     return Path(data) / "faceprint" / "gallery.db"
 
 
-def open_store(location: str | Path) -> GalleryStore:
-    """A storage backend for a location: a file path (SQLite) for now."""
-    return SQLiteStore(location)
+def open_store(location: str | Path, create: bool = True) -> GalleryStore:
+    """A storage backend for a location: a file path (SQLite) for now. A missing gallery is
+    created only when ``create``; otherwise GalleryNotFoundError."""
+    return SQLiteStore(location, create=create)
 
 
 class Gallery:
@@ -58,19 +60,19 @@ class Gallery:
         *,
         ann_min_identities: int | None = None,
         index_params: IndexParams | None = None,
+        create: bool = True,
     ) -> None:
         self.store: GalleryStore = (
-            open_store(default_gallery_path() if store is None else store)
+            open_store(default_gallery_path() if store is None else store, create=create)
             if store is None or isinstance(store, (str, Path))
             else store
         )
         self.aggregation = aggregation
-        env = os.environ.get("FACEPRINT_ANN_MIN_IDENTITIES")
         self.ann_min_identities = (
-            ann_min_identities if ann_min_identities is not None else int(env) if env else DEFAULT_ANN_MIN_IDENTITIES
+            ann_min_identities if ann_min_identities is not None else settings.ann_min_identities()
         )
-        scale = os.environ.get("FACEPRINT_ANN_PROBE_SCALE")  # recall against speed, without code
-        self.index_params = index_params or (IndexParams(probe_scale=float(scale)) if scale else IndexParams())
+        # recall against speed, without code
+        self.index_params = index_params or IndexParams(probe_scale=settings.ann_probe_scale())
         self._cache: dict[str, tuple[int, TemplateMatrix, np.ndarray]] = {}
         self._indexes: dict[str, StoreIndex] = {}
         self._small: dict[str, int] = {}  # model -> store version at which it was counted below the cut-over
@@ -97,6 +99,12 @@ class Gallery:
 
     def templates(self, name: str | None = None) -> list[Template]:
         return self.store.templates(name)
+
+    def remove_template(self, name: str, template_id: int) -> Template:
+        """Delete one photo's template of ``name`` (see :meth:`templates` for the ids); returns what
+        was removed. Raises UnknownIdentityError for an unknown person, PhotoNotFoundError for an id
+        that is not one of theirs."""
+        return self.store.remove_template(name, template_id)
 
     def __len__(self) -> int:
         return len(self.store.identities())

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from faceprint.errors import FaceprintError, IdentityExistsError, UnknownIdentityError
+from faceprint.errors import (
+    GalleryError,
+    GalleryNotFoundError,
+    IdentityExistsError,
+    PhotoNotFoundError,
+    ReadOnlyGalleryError,
+    UnknownIdentityError,
+)
 from faceprint.gallery.base import Identity, Template, TemplateMatrix
+from faceprint.names import normalize_name, shown, validate_name
 
 SCHEMA_VERSION = 1
 
@@ -46,25 +57,48 @@ CREATE INDEX IF NOT EXISTS changes_by_version ON changes(version);
 #: How many versions of per-identity changes are kept, so that an index older than that rebuilds.
 CHANGE_LOG_VERSIONS = 100_000
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 class ThreadConnections:
     """One SQLite connection per thread (sqlite3 connections must not be shared across
-    threads), each in WAL mode with foreign keys on, autocommit unless a transaction is begun."""
+    threads), each in WAL mode with foreign keys on, autocommit unless a transaction is begun.
 
-    def __init__(self, path: Path) -> None:
+    ``read_only``: the file or its folder is not writable. The file is opened with
+    ``mode=ro``; a WAL file whose shared-memory index cannot be created there is opened as
+    immutable (nobody can be writing it through a folder we cannot write either)."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
         self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        if not self.read_only:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            return db
+        uri = self.path.resolve().as_uri()
+        for flags in ("?mode=ro", "?mode=ro&immutable=1"):
+            db = sqlite3.connect(uri + flags, timeout=30, isolation_level=None, uri=True)
+            try:
+                db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                return db
+            except sqlite3.OperationalError:
+                db.close()  # a WAL file needs its -shm index, which a read-only folder cannot hold
+        return sqlite3.connect(uri + "?mode=ro&immutable=1", timeout=30, isolation_level=None, uri=True)
 
     def get(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
             try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
+                db = self._connect()
+                db.execute("PRAGMA foreign_keys=ON")
+                if not self.read_only:
+                    db.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.DatabaseError as exc:
-                raise FaceprintError(f"{self.path}: not a faceprint gallery ({exc})") from exc
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA synchronous=NORMAL")
+                raise gallery_error(self.path, exc) from exc
             self._local.db = db
         return db
 
@@ -76,34 +110,112 @@ class ThreadConnections:
             self._local.db = None
 
 
+def read_only_error(path: Path) -> ReadOnlyGalleryError:
+    return ReadOnlyGalleryError(f"{path}: the gallery is read-only (file or folder not writable): cannot change it")
+
+
+def gallery_error(path: Path, exc: sqlite3.Error) -> GalleryError:
+    """A SQLite failure as a message a user can act on (it names the file and the cause)."""
+    text = str(exc)
+    low = text.lower()
+    if "readonly" in low or "read-only" in low:
+        return read_only_error(path)
+    if "disk is full" in low or "disk full" in low:
+        return GalleryError(f"{path}: the disk is full: nothing more could be written to the gallery")
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        return GalleryError(
+            f"{path}: the gallery file is damaged ({text}); restore it from a backup (or try: sqlite3 FILE .recover)"
+        )
+    if "locked" in low or "busy" in low:
+        return GalleryError(f"{path}: the gallery is locked by another process ({text}); try again")
+    if "unable to open" in low:
+        return GalleryError(f"{path}: cannot open the gallery file ({text})")
+    return GalleryError(f"{path}: gallery error: {text}")
+
+
+def _guarded(method: Callable[P, R]) -> Callable[P, R]:
+    """Turn any SQLite error inside a store method into a :class:`GalleryError` naming the file."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise gallery_error(args[0].path, exc) from exc  # type: ignore[attr-defined]
+
+    return wrapper
+
+
+def create_gallery_file(path: Path) -> None:
+    """Create a new, complete gallery file at ``path`` atomically: the schema is written under a
+    temporary name and linked into place, so no reader ever sees a file without its tables. If
+    another process created ``path`` meanwhile, its file is kept."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        db = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            db.executescript(_SCHEMA)
+            db.execute("INSERT INTO settings VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
+        finally:
+            db.close()
+        try:
+            os.link(tmp, path)  # unlike rename, fails instead of replacing a file created meanwhile
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _validate_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise FaceprintError("identity name must not be empty")
-    if len(name) > 200 or any(ord(c) < 32 for c in name):
-        raise FaceprintError(f"invalid identity name {name!r}")
-    return name
 
 
 class SQLiteStore:
     """Gallery storage in one SQLite file. Safe for several threads and processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, create: bool = True) -> None:
+        """Open the gallery at ``path``; a missing one is created only when ``create`` (commands
+        that only read say it does not exist instead). A file or folder that is not writable is
+        opened read-only: reading works, writing raises :class:`ReadOnlyGalleryError`."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = ThreadConnections(self.path)
-        # executescript commits on its own, so the schema goes in before the transaction
-        self._db().executescript(_SCHEMA)
-        with self._tx() as db:
-            row = db.execute("SELECT value FROM settings WHERE key='schema_version'").fetchone()
-            if row is None:
-                db.execute("INSERT INTO settings VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
-            elif json.loads(row[0]) > SCHEMA_VERSION:
-                raise FaceprintError(f"{self.path}: gallery written by a newer faceprint (schema {row[0]})")
+        if self.path.is_dir():
+            raise GalleryError(f"{self.path}: is a folder, not a gallery file")
+        if not self.path.exists():
+            if not create:
+                raise GalleryNotFoundError(
+                    f"{self.path}: no gallery here (check --gallery / $FACEPRINT_GALLERY, or enrol someone first)"
+                )
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                create_gallery_file(self.path)
+            except OSError as exc:
+                raise GalleryError(f"{self.path}: cannot create the gallery: {exc.strerror or exc}") from exc
+            except sqlite3.Error as exc:
+                raise gallery_error(self.path, exc) from exc
+        self.read_only = not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK))
+        self._conn = ThreadConnections(self.path, self.read_only)
+        self._open()
+
+    @_guarded
+    def _open(self) -> None:
+        db = self._db()
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"identities", "templates", "settings"} <= tables:
+            if tables or self.read_only:
+                raise GalleryError(f"{self.path}: not a faceprint gallery (it has other tables)")
+            # an empty SQLite file (made by another tool, or a faceprint that crashed mid-create)
+            db.executescript(_SCHEMA)
+        elif not self.read_only:
+            db.executescript(_SCHEMA)  # tables added by later versions (IF NOT EXISTS)
+        row = db.execute("SELECT value FROM settings WHERE key='schema_version'").fetchone()
+        if row is None and not self.read_only:
+            with self._tx() as tx:
+                tx.execute("INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
+        elif row is not None and json.loads(row[0]) > SCHEMA_VERSION:
+            raise GalleryError(f"{self.path}: gallery written by a newer faceprint (schema {row[0]})")
 
     def _db(self) -> sqlite3.Connection:
         return self._conn.get()
@@ -121,12 +233,14 @@ class SQLiteStore:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def _tx(self) -> SQLiteStore._Tx:
+        if self.read_only:
+            raise read_only_error(self.path)
         return SQLiteStore._Tx(self._db())
 
     def _identity_id(self, db: sqlite3.Connection, name: str) -> int:
-        row = db.execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
+        row = db.execute("SELECT id FROM identities WHERE name=?", (normalize_name(name),)).fetchone()
         if row is None:
-            raise UnknownIdentityError(f"no identity named {name!r} in {self.path}")
+            raise UnknownIdentityError(f"no identity named {shown(name)} in {self.path}")
         return int(row[0])
 
     def _bump(self, db: sqlite3.Connection, identity_id: int) -> None:
@@ -141,8 +255,9 @@ class SQLiteStore:
         if version % 1000 == 0:  # keep the log bounded; an index older than the log rebuilds
             db.execute("DELETE FROM changes WHERE version <= ?", (version - CHANGE_LOG_VERSIONS,))
 
+    @_guarded
     def add_identity(self, name: str, metadata: dict[str, Any] | None = None) -> Identity:
-        name = _validate_name(name)
+        name = validate_name(name)
         with self._tx() as db:
             try:
                 db.execute(
@@ -150,23 +265,25 @@ class SQLiteStore:
                     (name, json.dumps(metadata or {}), _now()),
                 )
             except sqlite3.IntegrityError as exc:
-                raise IdentityExistsError(f"identity {name!r} already exists") from exc
+                raise IdentityExistsError(f"identity {shown(name)} already exists") from exc
         return self.get_identity(name)
 
+    @_guarded
     def get_identity(self, name: str) -> Identity:
         row = (
             self._db()
             .execute(
                 "SELECT i.name, i.metadata, i.created_at, COUNT(t.id) FROM identities i "
                 "LEFT JOIN templates t ON t.identity_id = i.id WHERE i.name=? GROUP BY i.id",
-                (name,),
+                (normalize_name(name),),
             )
             .fetchone()
         )
         if row is None:
-            raise UnknownIdentityError(f"no identity named {name!r} in {self.path}")
+            raise UnknownIdentityError(f"no identity named {shown(name)} in {self.path}")
         return Identity(row[0], json.loads(row[1]), row[3], datetime.fromisoformat(row[2]))
 
+    @_guarded
     def identities(self) -> list[Identity]:
         rows = (
             self._db()
@@ -178,22 +295,25 @@ class SQLiteStore:
         )
         return [Identity(r[0], json.loads(r[1]), r[3], datetime.fromisoformat(r[2])) for r in rows]
 
+    @_guarded
     def update_metadata(self, name: str, metadata: dict[str, Any]) -> None:
         with self._tx() as db:
             db.execute(
                 "UPDATE identities SET metadata=? WHERE id=?", (json.dumps(metadata), self._identity_id(db, name))
             )
 
+    @_guarded
     def rename_identity(self, old: str, new: str) -> None:
-        new = _validate_name(new)
+        new = validate_name(new)
         with self._tx() as db:
             ident = self._identity_id(db, old)
             try:
                 db.execute("UPDATE identities SET name=? WHERE id=?", (new, ident))
             except sqlite3.IntegrityError as exc:
-                raise IdentityExistsError(f"identity {new!r} already exists") from exc
+                raise IdentityExistsError(f"identity {shown(new)} already exists") from exc
             self._bump(db, ident)
 
+    @_guarded
     def remove_identity(self, name: str) -> int:
         with self._tx() as db:
             ident = self._identity_id(db, name)
@@ -203,22 +323,26 @@ class SQLiteStore:
             self._bump(db, ident)
         return int(n)
 
-    def remove_template(self, template_id: int) -> None:
+    @_guarded
+    def remove_template(self, name: str, template_id: int) -> Template:
         with self._tx() as db:
-            row = db.execute("SELECT identity_id FROM templates WHERE id=?", (template_id,)).fetchone()
-            if row is None:
-                return
+            ident = self._identity_id(db, name)
+            found = [t for t in self._templates(db, "t.id=? AND t.identity_id=?", (template_id, ident))]
+            if not found:
+                raise PhotoNotFoundError(f"{shown(name)} has no photo with id {template_id}")
             db.execute("DELETE FROM templates WHERE id=?", (template_id,))
-            self._bump(db, int(row[0]))
+            self._bump(db, ident)
+        return found[0]
 
+    @_guarded
     def add_templates(self, name: str, templates: list[Template], create: bool = True) -> list[int]:
-        name = _validate_name(name)
+        name = validate_name(name)
         added: list[int] = []
         with self._tx() as db:
             row = db.execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
             if row is None:
                 if not create:
-                    raise UnknownIdentityError(f"no identity named {name!r} in {self.path}")
+                    raise UnknownIdentityError(f"no identity named {shown(name)} in {self.path}")
                 cur = db.execute(
                     "INSERT INTO identities (name, metadata, created_at) VALUES (?, '{}', ?)", (name, _now())
                 )
@@ -248,30 +372,32 @@ class SQLiteStore:
                 self._bump(db, ident)
         return added
 
+    @_guarded
     def has_source(self, name: str, file_sha256: str, model: str) -> bool:
         row = (
             self._db()
             .execute(
                 "SELECT 1 FROM templates t JOIN identities i ON i.id = t.identity_id "
                 "WHERE i.name=? AND t.file_sha256=? AND t.model=? LIMIT 1",
-                (name, file_sha256, model),
+                (normalize_name(name), file_sha256, model),
             )
             .fetchone()
         )
         return row is not None
 
+    @_guarded
     def templates(self, name: str | None = None) -> list[Template]:
+        if name is None:
+            return self._templates(self._db(), "1", ())
+        db = self._db()
+        return self._templates(db, "t.identity_id=?", (self._identity_id(db, name),))
+
+    def _templates(self, db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> list[Template]:
         sql = (
             "SELECT t.id, i.name, t.model, t.embedding, t.source, t.file_sha256, t.box, t.quality, "
             "t.created_at FROM templates t JOIN identities i ON i.id = t.identity_id"
         )
-        rows = (
-            self._db().execute(sql + " WHERE i.name=? ORDER BY t.id", (name,)).fetchall()
-            if name is not None
-            else self._db().execute(sql + " ORDER BY t.id").fetchall()
-        )
-        if name is not None and not rows:
-            self.get_identity(name)  # raises for an unknown name
+        rows = db.execute(f"{sql} WHERE {where} ORDER BY t.id", args).fetchall()
         return [
             Template(
                 embedding=np.frombuffer(r[3], dtype=np.float32).copy(),
@@ -287,6 +413,7 @@ class SQLiteStore:
             for r in rows
         ]
 
+    @_guarded
     def matrix(self, model: str) -> TemplateMatrix:
         rows = (
             self._db()
@@ -312,6 +439,7 @@ class SQLiteStore:
             vectors[k] = np.frombuffer(blob, dtype=np.float32)
         return TemplateMatrix(ids=ids, labels=labels, names=names, vectors=vectors)
 
+    @_guarded
     def identity_count(self, model: str | None = None) -> int:
         """How many identities (with at least one template of ``model``, when given)."""
         if model is None:
@@ -319,6 +447,7 @@ class SQLiteStore:
         sql = "SELECT COUNT(DISTINCT identity_id) FROM templates WHERE model=?"
         return int(self._db().execute(sql, (model,)).fetchone()[0])
 
+    @_guarded
     def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
         those among ``identity_ids``; the others have none), without building Template objects."""
@@ -345,6 +474,7 @@ class SQLiteStore:
         sums = np.add.reduceat(vectors, starts, axis=0)
         return ids[starts], sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
 
+    @_guarded
     def identity_names(self, identity_ids: list[int]) -> dict[int, str]:
         """Current names of the given identity ids (ids that no longer exist are left out)."""
         out: dict[int, str] = {}
@@ -355,6 +485,7 @@ class SQLiteStore:
             out.update((int(i), n) for i, n in self._db().execute(sql, chunk))
         return out
 
+    @_guarded
     def changed_identities(self, since: int) -> tuple[int, set[int]] | None:
         """(current version, ids of the identities changed after version ``since``), or None when
         the change log does not cover every version since then (too old, or written by a faceprint
@@ -373,13 +504,16 @@ class SQLiteStore:
             return None
         return version, {int(r[1]) for r in rows}
 
+    @_guarded
     def models(self) -> list[str]:
         return [r[0] for r in self._db().execute("SELECT DISTINCT model FROM templates ORDER BY model")]
 
+    @_guarded
     def get_setting(self, key: str) -> Any | None:
         row = self._db().execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    @_guarded
     def set_setting(self, key: str, value: Any) -> None:
         with self._tx() as db:
             db.execute(
