@@ -9,6 +9,9 @@ The bounds were measured with benchmarks/detectors.py. Needs the shared data
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from functools import cache
 from pathlib import Path
@@ -20,6 +23,8 @@ from faceprint.detect.blazeface import BlazeFaceDetector, _anchors, dlib_like_bo
 from faceprint.errors import ModelError
 from faceprint.image import load_image
 from faceprint.types import Face
+
+from .conftest import FIXTURES
 
 # the configuration get_detector("blazeface") should build
 DEFAULT = {"model": "full", "tile": "auto"}
@@ -200,3 +205,40 @@ def test_rejects_bad_options_and_images() -> None:
         det.detect(np.zeros((10, 10), np.uint8))
     assert det.detect(np.zeros((300, 200, 3), np.uint8)) == []
     assert det.detect(np.zeros((0, 5, 3), np.uint8)) == []
+
+
+# ------------------------------------------------------------ LiteRT's native INFO line
+def _stderr_of(args: list[str]) -> str:
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stderr
+
+
+def test_no_tensorflow_lite_line_reaches_stderr(tmp_path: Path) -> None:
+    """LiteRT's C++ runtime prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." once per
+    interpreter: from the library, and from the command and each of its worker processes."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert not installed: the OpenCV runtime prints nothing")
+    image = FIXTURES / "lfw" / "Colin_Powell" / "Colin_Powell_0001.jpg"
+    code = (
+        "import sys; from faceprint.engine import FaceEngine; from faceprint.image import load_image; "
+        "sys.exit(0 if FaceEngine().analyze(load_image(sys.argv[1]).pixels) else 3)"
+    )
+    library = _stderr_of([sys.executable, "-c", code, str(image)])
+    faceprint = str(Path(sys.executable).with_name("faceprint"))
+    command = _stderr_of(
+        [faceprint, "--gallery", str(tmp_path / "g.db"), "--workers", "2", "detect", str(FIXTURES / "lfw")]
+    )
+    for stderr in (library, command):
+        assert "TensorFlow Lite" not in stderr and "XNNPACK" not in stderr, stderr
+
+
+def test_native_stderr_filter_passes_on_other_lines(capfd: pytest.CaptureFixture[str]) -> None:
+    from faceprint.detect.blazeface import _NATIVE_INFO, _native_stderr_without
+
+    with _native_stderr_without(_NATIVE_INFO):
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nERROR: a real problem\n")
+    with pytest.raises(RuntimeError), _native_stderr_without(_NATIVE_INFO):
+        os.write(2, b"WARNING: then an error\n")
+        raise RuntimeError
+    os.write(2, b"fd 2 restored\n")
+    assert capfd.readouterr().err == "ERROR: a real problem\nWARNING: then an error\nfd 2 restored\n"

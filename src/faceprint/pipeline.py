@@ -4,17 +4,28 @@ Each worker process loads its own FaceEngine once (single-threaded: on a small m
 one-thread workers beat one N-thread engine) and sends back only boxes, scores, landmarks and
 templates. At most ``2 * workers`` images are in flight, so memory stays bounded however long
 the input list is.
+
+Workers never outlive the batch: a worker whose parent dies (even by SIGKILL) exits within a
+second, and Ctrl-C or SIGTERM of the parent cancels what is queued and ends the workers before
+the parent itself goes.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
+from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -69,6 +80,10 @@ class ImageResult:
     sha256: str | None
     faces: list[Face]
     error: str | None = None
+    #: the error itself (its class carries the code the service answers with)
+    exception: FaceprintError | None = None
+    #: faces the detector found, before ``mode`` kept some (e.g. "largest" of a group photo)
+    found: int = 0
 
 
 def source_name(image: ImageInput) -> str:
@@ -78,14 +93,20 @@ def source_name(image: ImageInput) -> str:
     return image.source if isinstance(image, LoadedImage) else "<image>"
 
 
-def image_faces(engine: FaceEngine, loaded: LoadedImage, mode: Mode = "all") -> list[Face]:
-    """The faces of one image as ``mode`` asks (see :data:`Mode`), largest first."""
-    faces = engine.detect(loaded.pixels)
+def image_faces(
+    engine: FaceEngine, loaded: LoadedImage, mode: Mode = "all", count: list[int] | None = None
+) -> list[Face]:
+    """The faces of one image as ``mode`` asks (see :data:`Mode`), largest first. ``count``, when
+    given, receives how many faces the detector found."""
+    found = engine.find_faces(loaded.pixels)
+    faces = found.faces
+    if count is not None:
+        count.append(len(faces))
     if mode == "detect":
         return faces
     if mode != "all":
         if not faces:
-            raise NoFaceError(f"{loaded.source}: no face found")
+            raise NoFaceError(f"{loaded.source}: no face found (tried {', '.join(found.tried)})")
         if len(faces) > 1 and mode == "single":
             raise MultipleFacesError(
                 f"{loaded.source}: {len(faces)} faces found where one person was expected "
@@ -99,9 +120,11 @@ def analyze_image(engine: FaceEngine, image: ImageInput, mode: Mode = "all") -> 
     """:func:`image_faces` for any image input, with errors returned as text, not raised."""
     try:
         loaded = as_image(image)
-        return ImageResult(loaded.source, loaded.sha256, image_faces(engine, loaded, mode))
+        found: list[int] = []
+        faces = image_faces(engine, loaded, mode, found)
+        return ImageResult(loaded.source, loaded.sha256, faces, found=found[0] if found else len(faces))
     except FaceprintError as exc:
-        return ImageResult(source_name(image), None, [], str(exc))
+        return ImageResult(source_name(image), None, [], str(exc), exc)
 
 
 def default_workers(n_items: int) -> int:
@@ -111,12 +134,52 @@ def default_workers(n_items: int) -> int:
 
 # ------------------------------------------------------------------- worker processes
 _worker_fn: Callable[[Any], Any] | None = None
+#: how often a worker checks that its parent is still there (prctl's signal comes first on Linux)
+PARENT_POLL_S = 0.5
+#: how long stopped workers get to exit on SIGTERM before they are killed
+STOP_GRACE_S = 2.0
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _init_worker(make: Callable[[], Callable[[Any], Any]]) -> None:
+class Terminated(SystemExit):
+    """SIGTERM arrived while :func:`parallel_map` ran in the main thread. Raised there instead of
+    the default action (the process ends on the spot and leaves its workers behind), so that the
+    workers are stopped first; uncaught, it ends the process with status 143 (128 + SIGTERM)."""
+
+    def __init__(self) -> None:
+        super().__init__(128 + signal.SIGTERM)
+
+
+def _init_worker(make: Callable[[], Callable[[Any], Any]], parent: int, pdeathsig: bool) -> None:
     global _worker_fn
+    _exit_with_parent(parent, pdeathsig)
+    # Ctrl-C in a terminal signals the whole process group: the parent alone decides what stops,
+    # and ends the workers itself. SIGINT was blocked from the spawn until here (_signals_blocked)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker_fn = make()
+
+
+def _exit_with_parent(parent: int, pdeathsig: bool) -> None:
+    """End this worker as soon as ``parent`` is gone. Otherwise a killed parent leaves its workers
+    (~250 MB each) waiting on the task queue for ever, and the resource tracker waiting on them."""
+    if pdeathsig and sys.platform.startswith("linux"):
+        # the kernel sends the signal when the *thread* that spawned us ends, so the parent asks
+        # for it only when that is its main thread
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+    # the fallback elsewhere (macOS, a pool started from another thread)
+    threading.Thread(target=_watch_parent, args=(parent,), name="faceprint-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)
 
 
 def _work(item: Any) -> Any:
@@ -124,22 +187,95 @@ def _work(item: Any) -> Any:
     return _worker_fn(item)
 
 
+@contextlib.contextmanager
+def _signals_blocked(*signals: signal.Signals) -> Iterator[None]:
+    """Hold ``signals`` back from this thread for the body (they arrive after it). A process spawned
+    meanwhile starts with them blocked, so a Ctrl-C while it imports prints no traceback there
+    (CPython starts its resource tracker the same way)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """For the body, SIGTERM raises :class:`Terminated` in the main thread. Left alone where Python
+    cannot install handlers (other threads) or where the application handles SIGTERM itself."""
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        # a generator closed by the garbage collector may get here in another thread
+        with contextlib.suppress(ValueError):
+            if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued items and end the workers now (a plain shutdown would first run every
+    item already queued)."""
+    # CPython's executor keeps both there; it offers no public handle on them
+    workers = list((getattr(pool, "_processes", None) or {}).values())
+    manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in workers:
+        p.terminate()
+    alive = {p.sentinel: p for p in workers}  # a sentinel turns ready when its process ends
+    deadline = time.monotonic() + STOP_GRACE_S
+    while alive and (left := deadline - time.monotonic()) > 0:
+        for ready in wait_ready(list(alive), left):
+            del alive[ready]
+    for p in alive.values():
+        p.kill()
+    if manager is not None:
+        # it notices the ends and closes the pool's pipes; at interpreter exit, Python < 3.12 races
+        # that closing and may print "OSError: handle is closed" unless it is over
+        manager.join(STOP_GRACE_S)
+
+
 def parallel_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], workers: int) -> Iterator[R]:
     """``fn(item)`` for every item, yielded in input order, where each of ``workers`` spawned processes
     builds ``fn = make()`` once (a model is loaded once per process, not per item; ``make`` must
     pickle: a module-level function or a ``functools.partial`` of one). At most ``2 * workers``
-    items are in flight, so memory stays bounded however long ``items`` is."""
+    items are in flight, so memory stays bounded however long ``items`` is.
+
+    If anything ends the loop early (an error, Ctrl-C, SIGTERM: see :class:`Terminated`, or the
+    consumer closing this generator), the queued items are cancelled and the workers ended."""
     # spawn, not fork: the parent may hold threads and native library state
-    with ProcessPoolExecutor(
-        workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(make,)
-    ) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(_work, item))
-            if len(pending) >= 2 * workers:
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(make, os.getpid(), on_main_thread),
+    )
+    pending: deque[Future[R]] = deque()
+    with _sigterm_raises():
+        try:
+            for item in items:
+                with _signals_blocked(signal.SIGINT):  # submit() spawns the workers
+                    pending.append(pool.submit(_work, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+            pool.shutdown()
+        except BaseException:
+            _stop(pool)
+            raise
 
 
 def _engine_analyzer(spec: EngineSpec, mode: Mode) -> Callable[[ImageInput], ImageResult]:

@@ -13,8 +13,14 @@ NonMaxSuppressionCalculator with WEIGHTED overlap); they are written from scratc
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import os
+import re
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -97,13 +103,46 @@ def _anchors(model: str) -> np.ndarray:
     return np.concatenate(out, axis=0)
 
 
+#: LiteRT's C++ runtime logs "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." straight to
+#: file descriptor 2 (no Python logging, no option or variable turns it off), once per interpreter:
+#: once per process and command. Its INFO lines are dropped; warnings and errors still show.
+_NATIVE_INFO = re.compile(rb"INFO: ")
+_stderr_lock = threading.Lock()  # fd 2 is process-wide: one redirection at a time
+
+
+@contextlib.contextmanager
+def _native_stderr_without(drop: re.Pattern[bytes]) -> Iterator[None]:
+    """Run the body with fd 2 sent to a temporary file; afterwards (even on error) restore it and
+    write back what native code printed there, less the lines that start with ``drop``."""
+    with _stderr_lock, tempfile.TemporaryFile() as sink:
+        try:
+            if sys.stderr is not None:
+                sys.stderr.flush()  # Python's own pending text goes out first, in order
+            saved = os.dup(2)
+        except (OSError, ValueError):  # no fd 2 (a daemon) or a closed sys.stderr: nothing to hide
+            saved = None
+        if saved is not None:
+            os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+                sink.seek(0)
+                kept = b"".join(line for line in sink if not drop.match(line))
+                while kept:
+                    kept = kept[os.write(2, kept) :]
+
+
 class _LiteRtRunner:
     def __init__(self, path: Path) -> None:
         from ai_edge_litert.interpreter import Interpreter
 
-        # one thread: the caller parallelises across images, and 2 cores are shared
-        self._it = Interpreter(model_path=str(path), num_threads=1)
-        self._it.allocate_tensors()
+        with _native_stderr_without(_NATIVE_INFO):  # the delegate is applied (and logged) on allocation
+            # one thread: the caller parallelises across images, and 2 cores are shared
+            self._it = Interpreter(model_path=str(path), num_threads=1)
+            self._it.allocate_tensors()
         self._input = self._it.get_input_details()[0]["index"]
         self._outputs = [d["index"] for d in self._it.get_output_details()]
 
