@@ -2,25 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from PIL import Image
 from typer.testing import CliRunner
 
 from faceprint import FaceEngine, Recognizer
+from faceprint.errors import InvalidNameError, SettingError
 from faceprint.gallery import Gallery
+from faceprint.names import validate_name
 from faceprint.server import ServerStore, create_app
+from faceprint.settings import decode_budget_pixels
 
-from .conftest import DEMO, FIXTURES
+from .conftest import DEMO, FIXTURES, REPO
 
 MAX_UPLOAD = 2_000_000
 OBAMA = sorted((DEMO / "gallery" / "obama").iterdir())
@@ -46,14 +58,9 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Iterator[Service]:
-    path = tmp_path_factory.mktemp("server") / "gallery.db"
-    rec = Recognizer(Gallery(path), engine)
-    store = ServerStore(path)
-    admin, _ = store.create_key("admin", "test admin")
-    read, _ = store.create_key("read", "test reader")
-    app = create_app(rec, store=store, max_upload_bytes=MAX_UPLOAD)
+@contextlib.contextmanager
+def serve(app: FastAPI) -> Iterator[str]:
+    """The app on a live uvicorn (in a thread) on a free loopback port: its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -64,10 +71,23 @@ def service(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Ite
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
-    yield Service(f"http://127.0.0.1:{port}", rec, store, admin, read, path)
-    server.should_exit = True
-    thread.join(timeout=15)
-    sock.close()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, engine: FaceEngine) -> Iterator[Service]:
+    path = tmp_path_factory.mktemp("server") / "gallery.db"
+    rec = Recognizer(Gallery(path), engine)
+    store = ServerStore(path)
+    admin, _ = store.create_key("admin", "test admin")
+    read, _ = store.create_key("read", "test reader")
+    with serve(create_app(rec, store=store, max_upload_bytes=MAX_UPLOAD)) as url:
+        yield Service(url, rec, store, admin, read, path)
 
 
 @pytest.fixture(scope="module")
@@ -296,10 +316,10 @@ def test_every_error_code_and_gallery_untouched(
     # identity_exists
     assert_error(admin.post("/v1/identities", json={"name": "obama"}), 409, "identity_exists")
     assert_error(admin.patch("/v1/identities/obama", json={"name": "biden"}), 409, "identity_exists")
-    # validation_error
+    # validation_error; invalid_name (the naming rule of faceprint.names)
     assert_error(admin.post("/v1/identities", json={}), 422, "validation_error")
-    assert_error(admin.post("/v1/identities", json={"name": "a/b"}), 422, "validation_error")
-    assert_error(admin.post("/v1/identities", json={"name": "   "}), 422, "validation_error")
+    assert_error(admin.post("/v1/identities", json={"name": "a/b"}), 422, "invalid_name")
+    assert_error(admin.post("/v1/identities", json={"name": "   "}), 422, "invalid_name")
     assert_error(
         admin.post("/v1/identities", content=b"{not json", headers={"content-type": "application/json"}),
         422,
@@ -314,10 +334,10 @@ def test_every_error_code_and_gallery_untouched(
         422,
         "validation_error",
     )
-    # bad_request: a name the gallery refuses; a broken multipart body
     assert_error(
-        admin.post("/v1/identities/%20/images", params={"create": True}, files=_files(OBAMA[:1])), 400, "bad_request"
+        admin.post("/v1/identities/%20/images", params={"create": True}, files=_files(OBAMA[:1])), 422, "invalid_name"
     )
+    # bad_request: a broken multipart body
     broken = admin.post("/v1/identify", content=b"--xyz\r\nbroken", headers={"content-type": "multipart/form-data"})
     assert_error(broken, 400, "bad_request")
     # not_found / method_not_allowed
@@ -327,9 +347,15 @@ def test_every_error_code_and_gallery_untouched(
     assert_error(admin.get("/v1/identities/empty person/thumbnail"), 404, "not_found")
     assert admin.delete("/v1/identities/empty person").status_code == 200
     assert_error(admin.put("/v1/identities"), 405, "method_not_allowed")
-    # image_too_large: the pixel cap (FACEPRINT_MAX_PIXELS) is read on every decode
+    # bad_image: a file of a format faceprint does not read (EPS would run Ghostscript), whatever its name
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\n%%EndComments\n0 0 moveto 64 64 lineto stroke\n"
+    err = assert_error(admin.post("/v1/identify", files={"image": ("x.jpg", eps, "image/jpeg")}), 400, "bad_image")
+    assert "not an image file" in err["message"]
+    # image_too_large: the pixel cap (FACEPRINT_MAX_PIXELS) is read on every decode; only it is quoted
     monkeypatch.setenv("FACEPRINT_MAX_PIXELS", "10000")
-    assert_error(admin.post("/v1/identify", files=_image(OBAMA1)), 413, "image_too_large")
+    err = assert_error(admin.post("/v1/identify", files=_image(OBAMA1)), 413, "image_too_large")
+    assert "1,231,360 pixels" in err["message"] and "over the limit of 10,000 pixels" in err["message"]
+    assert "20,000" not in err["message"] and "20000" not in err["message"]
     monkeypatch.delenv("FACEPRINT_MAX_PIXELS")
 
     # internal_error: an unexpected exception is logged, never shown
@@ -500,3 +526,208 @@ def test_keys_cli(tmp_path: Path) -> None:
     assert store.authenticate(secret) is None
     assert runner.invoke(app, ["--gallery", gallery, "keys", "revoke", "999"]).exit_code == 1
     assert runner.invoke(app, ["--gallery", gallery, "keys", "create", "--role", "root"]).exit_code != 0
+
+
+# ----------------------------------------------------------- checks before the body
+def _early_answer(url: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any], float]:
+    """Declare a 19 MB upload, send 1 MB of it and no more: the status and JSON body of the answer,
+    and the seconds it took (a server that waits for the whole body never answers)."""
+    host, port = url.removeprefix("http://").split(":")
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", "Content-Type: multipart/form-data; boundary=b"]
+    lines += ["Content-Length: 19000000"] + [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection((host, int(port)), timeout=2) as sock:
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        start = time.monotonic()
+
+        def send_some() -> None:
+            part = b'--b\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\n\r\n'
+            with contextlib.suppress(OSError):  # the server may close while this is sent
+                sock.sendall(part + b"\0" * 1_000_000)
+
+        threading.Thread(target=send_some, daemon=True).start()
+        data = b""
+        with contextlib.suppress(OSError):  # a timeout, or a reset after the answer
+            while not _complete(data):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        elapsed = time.monotonic() - start
+    assert _complete(data), f"no answer within 2 s of the headers: {data[:200]!r}"
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), elapsed
+
+
+def _complete(data: bytes) -> bool:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lengths = [int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")]
+    return bool(sep) and bool(lengths) and len(body) >= lengths[0]
+
+
+def test_key_role_and_name_are_checked_before_the_body_is_read(service: Service) -> None:
+    """With a 20 MB upload cap (the default), an anonymous caller, a read key on an admin route, and a
+    name that breaks the rule are all answered at once, before the 19 MB body is read."""
+    before = snapshot(service)
+    with serve(create_app(service.rec, store=service.store)) as url:
+        cases = [
+            ("/v1/identify", {}, 401, "unauthorized"),
+            ("/v1/identify", {"Authorization": "Bearer fpk_wrong"}, 401, "unauthorized"),
+            ("/v1/identities/obama/images", {"X-API-Key": service.read}, 403, "forbidden"),
+            ("/v1/identities/%3Cscript%3E/images?create=true", {"X-API-Key": service.admin}, 422, "invalid_name"),
+        ]
+        for path, headers, status, code in cases:
+            got, body, seconds = _early_answer(url, path, headers)
+            assert (got, body["error"]["code"]) == (status, code), (path, body)
+            assert seconds < 2, (path, seconds)
+        with httpx.Client(base_url=url) as client:  # and the server carries on
+            assert client.get("/v1/health").status_code == 200
+    assert snapshot(service) == before
+
+
+# --------------------------------------------------------------------------- names
+@pytest.mark.parametrize("raw", ["<script>", "a\x7fb", "tab\there", " ", "x" * 201])
+def test_one_name_rule_for_every_route_that_creates_or_renames(
+    service: Service, enrolled: None, admin: httpx.Client, raw: str
+) -> None:
+    before = snapshot(service)
+    with pytest.raises(InvalidNameError) as rule:
+        validate_name(raw)
+    # the same rule, and the same words, by URL path (before the photo is read) and in JSON bodies
+    for response in (
+        admin.post(f"/v1/identities/{quote(raw, safe='')}/images", params={"create": True}, files=_files(OBAMA[:1])),
+        admin.post("/v1/identities", json={"name": raw}),
+        admin.patch("/v1/identities/obama", json={"name": raw}),
+    ):
+        assert str(rule.value) in assert_error(response, 422, "invalid_name")["message"]
+    assert snapshot(service) == before
+
+
+def test_names_are_trimmed_and_looked_up_alike(service: Service, admin: httpx.Client) -> None:
+    composed, decomposed = "Zoë Ann", unicodedata.normalize("NFD", "Zoë Ann")
+    assert composed != decomposed
+    r = admin.post("/v1/identities", json={"name": f"  {decomposed} "})
+    assert r.status_code == 201 and r.json()["name"] == composed
+    for path_name in (composed, f" {composed}  ", decomposed):
+        assert admin.get(f"/v1/identities/{quote(path_name)}").json()["name"] == composed
+    r = admin.post(f"/v1/identities/{quote(' ' + decomposed)}/images", params={"create": True}, files=_files(OBAMA[:1]))
+    assert r.json()["identity"] == composed and r.json()["templates"] == 1  # the same person, not a second one
+    assert admin.delete(f"/v1/identities/{quote(decomposed + ' ')}").json()["templates_removed"] == 1
+
+
+# ---------------------------------------------------------------- metadata, paging
+def test_metadata_is_bounded(service: Service, admin: httpx.Client) -> None:
+    before = snapshot(service)
+    err = assert_error(
+        admin.post("/v1/identities", json={"name": "meta", "metadata": {"notes": "x" * 20_000}}),
+        422,
+        "validation_error",
+    )
+    assert "16,384" in err["message"]
+    deep: dict[str, Any] = {}
+    for _ in range(20):
+        deep = {"d": deep}
+    assert_error(admin.post("/v1/identities", json={"name": "meta", "metadata": deep}), 422, "validation_error")
+    nan = b'{"name": "meta", "metadata": {"a": NaN}}'  # Python reads it; no JSON client could read it back
+    assert_error(
+        admin.post("/v1/identities", content=nan, headers={"content-type": "application/json"}),
+        422,
+        "validation_error",
+    )
+    assert snapshot(service) == before
+    ok = {"notes": "x" * 10_000, "tags": [{"a": [1, 2, {"b": None}]}]}
+    assert admin.post("/v1/identities", json={"name": "meta", "metadata": ok}).json()["metadata"] == ok
+    assert admin.delete("/v1/identities/meta").status_code == 200
+
+
+def test_identities_are_listed_page_by_page(service: Service, reader: httpx.Client) -> None:
+    added = [f"page {k}" for k in range(7)]
+    for name in added:
+        service.rec.gallery.add_identity(name)
+    try:
+        everyone = sorted(i.name for i in service.rec.gallery.identities())
+        seen: list[str] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = reader.get("/v1/identities", params={"limit": 3, "offset": offset}).json()
+            assert page["total"] == len(everyone) and page["limit"] == 3 and page["offset"] == offset
+            assert 1 <= len(page["identities"]) <= 3
+            seen += [p["name"] for p in page["identities"]]
+            offset = page["next_offset"]
+        assert seen == everyone
+        first = reader.get("/v1/identities").json()
+        assert first["limit"] == 100 and first["next_offset"] is None and len(first["identities"]) == len(everyone)
+        assert reader.get("/v1/identities", params={"offset": 10_000}).json()["identities"] == []
+        for bad in ({"limit": 0}, {"limit": 1001}, {"offset": -1}):
+            assert_error(reader.get("/v1/identities", params=bad), 422, "validation_error")
+    finally:
+        for name in added:
+            service.rec.gallery.remove(name)
+
+
+# ------------------------------------------------------------------------ HEAD, settings
+def test_head_answers_like_get_without_the_body(service: Service, reader: httpx.Client) -> None:
+    with service.client() as anon:
+        for path in ("/", "/v1/health", "/static/app.js", "/openapi.json", "/docs"):
+            head, get = anon.head(path), anon.get(path)
+            assert (head.status_code, get.status_code) == (200, 200), path
+            assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"], path
+        assert anon.head("/v1/identities").status_code == 401
+    r = reader.head("/v1/identities")
+    assert r.status_code == 200 and r.content == b""
+
+
+@pytest.mark.parametrize(("env", "value"), [("FACEPRINT_MAX_PIXELS", "abc"), ("FACEPRINT_DECODE_BUDGET_PIXELS", "0")])
+def test_a_bad_setting_stops_the_service_from_starting(
+    service: Service, monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
+    monkeypatch.setenv(env, value)
+    with pytest.raises(SettingError, match=env):
+        create_app(service.rec, store=service.store)
+
+
+# ------------------------------------------------------------------------ large photos
+def _enlarged(path: Path, factor: int) -> bytes:
+    img = Image.open(path).convert("RGB")
+    buf = io.BytesIO()
+    img.resize((img.width * factor, img.height * factor), Image.Resampling.BICUBIC).save(buf, "JPEG", quality=85)
+    assert len(buf.getvalue()) < MAX_UPLOAD
+    return buf.getvalue()
+
+
+def test_large_photos_are_answered_in_their_own_pixels(service: Service, enrolled: None, admin: httpx.Client) -> None:
+    """A photo beyond what the service keeps (3200 px on the long side) is analysed reduced: sizes,
+    boxes and landmarks in the answer, and boxes in the gallery, are still the file's pixels."""
+    big = {"image": ("big.jpg", _enlarged(TWO_PEOPLE, 4), "image/jpeg")}  # 4504x2644
+    small = sorted(admin.post("/v1/detect", files=_image(TWO_PEOPLE)).json()["faces"], key=lambda f: f["box"]["left"])
+    body = admin.post("/v1/detect", files=big).json()
+    assert (body["width"], body["height"]) == (4504, 2644)
+    faces = sorted(body["faces"], key=lambda f: f["box"]["left"])
+    assert len(faces) == len(small) == 2
+    for face, ref in zip(faces, small):
+        assert all(abs(face["box"][k] - 4 * ref["box"][k]) <= 24 for k in ("left", "top", "right", "bottom"))
+        assert all(abs(p - 4 * q) <= 24 for pt, rt in zip(face["landmarks"], ref["landmarks"]) for p, q in zip(pt, rt))
+    named = admin.post("/v1/identify", files=big).json()
+    assert (named["width"], named["height"]) == (4504, 2644)
+    assert [f["identity"] for f in sorted(named["faces"], key=lambda f: f["box"]["left"])] == ["obama", "biden"]
+    # enrolment stores the box in the file's pixels (the thumbnail and photo listings crop it from there)
+    files = {"files": ("big_obama.jpg", _enlarged(OBAMA[0], 4), "image/jpeg")}
+    assert admin.post("/v1/identities/large/images", params={"create": True}, files=files).json()["added"] == 1
+    (stored,) = service.rec.gallery.templates("large")
+    (reference,) = [t for t in service.rec.gallery.templates("obama") if t.source == OBAMA[0].name]
+    assert all(abs(a - 4 * b) <= 24 for a, b in zip(stored.box, reference.box)), (stored.box, reference.box)
+    assert admin.get("/v1/identities/large/thumbnail").status_code == 200
+    assert admin.delete("/v1/identities/large").status_code == 200
+
+
+def test_concurrent_huge_uploads_stay_within_the_stated_memory_bound() -> None:
+    """README, service section: peak RSS <= warm RSS + 4 bytes x decode budget + 80 MiB x image jobs,
+    and memory goes back after the burst. Six 8000x8000 PNGs at once, on a real `faceprint serve`."""
+    script = REPO / "benchmarks" / "server_memory.py"
+    cmd = [sys.executable, str(script), "--n", "6", "--side", "8000", "--rounds", "1", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["ok"] == 6 and result["faces"] == [2], result
+    bound = result["warm_rss_mib"] + 4 * decode_budget_pixels() / 2**20 + 80 * 2 * result["cpus"]
+    assert result["peak_rss_mib"] <= bound, (result, bound)
+    assert result["after_rss_mib"] <= result["warm_rss_mib"] + 100, result

@@ -2,14 +2,85 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from fastapi import Path
+from pydantic import AfterValidator, BaseModel, Field
+from pydantic_core import PydanticCustomError
 
-#: identity names travel in URL paths, so "/" is refused here (the gallery itself allows it)
-NAME_PATTERN = r"^[^/\x00-\x1f\x7f]*[^/\s\x00-\x1f\x7f][^/\x00-\x1f\x7f]*$"
-IdentityName = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, examples=["obama"])
+from faceprint.errors import InvalidNameError
+from faceprint.names import MAX_NAME_LENGTH, RULE, normalize_name, validate_name
+
+#: identity metadata is free-form JSON, but every listing returns it: keep it small and shallow
+MAX_METADATA_BYTES = 16_384
+MAX_METADATA_DEPTH = 8
+#: GET /v1/identities pages
+PAGE_DEFAULT = 100
+PAGE_MAX = 1000
+
+
+def valid_name(value: str) -> str:
+    """faceprint.names' rule as a pydantic validator: the trimmed name, or an ``invalid_name`` error."""
+    try:
+        return validate_name(value)
+    except InvalidNameError as exc:
+        raise PydanticCustomError("invalid_name", "{reason}", {"reason": str(exc)}) from None
+
+
+def _depth(value: Any) -> int:
+    """How deeply containers nest in a JSON value (iterative: no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            level += 1
+            deepest = max(deepest, level)
+            if level <= MAX_METADATA_DEPTH:
+                stack.extend((v, level) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def bounded_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if _depth(value) > MAX_METADATA_DEPTH:
+        raise PydanticCustomError("metadata_too_deep", f"nests deeper than {MAX_METADATA_DEPTH} levels")
+    try:
+        # allow_nan=False: NaN is not JSON, and would make every later listing of it fail
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode())
+    except ValueError:
+        raise PydanticCustomError("metadata_not_json", "holds NaN or Infinity, which JSON cannot carry") from None
+    if size > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "metadata_too_large", f"is {size:,} bytes as JSON, over the limit of {MAX_METADATA_BYTES:,}"
+        )
+    return value
+
+
+IdentityName = Annotated[
+    str,
+    AfterValidator(valid_name),
+    Field(min_length=1, examples=["obama"], description=f"Trimmed, then {RULE}."),
+]
+#: a name in a URL path, looked up as the gallery stores names (trimmed, NFC; room for padding
+#: and decomposed forms). Not held to the naming rule: older galleries may hold names that break it
+NameParam = Annotated[
+    str,
+    Path(min_length=1, max_length=2 * MAX_NAME_LENGTH, description="Identity name."),
+    AfterValidator(normalize_name),
+]
+#: a name in a URL path that may create the identity: it must follow the naming rule
+NewNameParam = Annotated[
+    str, Path(min_length=1, description=f"Identity name: trimmed, then {RULE}."), AfterValidator(valid_name)
+]
+Metadata = Annotated[
+    dict[str, Any],
+    AfterValidator(bounded_metadata),
+    Field(
+        description=f"Free-form JSON, at most {MAX_METADATA_BYTES:,} bytes and {MAX_METADATA_DEPTH} levels deep.",
+        examples=[{"role": "president"}],
+    ),
+]
 
 
 class ErrorBody(BaseModel):
@@ -56,16 +127,20 @@ class IdentityOut(BaseModel):
 
 
 class IdentityList(BaseModel):
-    identities: list[IdentityOut]
+    identities: list[IdentityOut] = Field(description="One page of people, by name.")
+    total: int = Field(description="People in the gallery.")
+    offset: int = Field(description="Position of the first person of this page.")
+    limit: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last one.")
 
 
 class IdentityCreate(BaseModel):
-    name: str = IdentityName
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    name: IdentityName
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class IdentityRename(BaseModel):
-    name: str = IdentityName
+    name: IdentityName
 
 
 class IdentityDeleted(BaseModel):

@@ -24,6 +24,7 @@ from PIL import Image
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.sqlite import ThreadConnections
+from faceprint.image import ImageReader
 
 Role = Literal["admin", "read"]
 ROLES: tuple[Role, ...] = ("admin", "read")
@@ -91,6 +92,13 @@ def make_thumbnail(pixels: np.ndarray, box: tuple[int, int, int, int] | None = N
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=85)
     return buf.getvalue()
+
+
+def file_thumbnail(images: ImageReader, path: str | Path, box: tuple[int, int, int, int]) -> bytes:
+    """The thumbnail of the face at ``box`` (in the file's pixels, as the gallery stores boxes) of
+    an image file, decoded within the service's limits; raises ImageError."""
+    loaded = images.load(path)
+    return make_thumbnail(loaded.pixels, loaded.box_from_original(box))
 
 
 class ServerStore:
