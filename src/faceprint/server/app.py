@@ -4,7 +4,8 @@ Every route that touches the engine or the gallery is a plain ``def``: FastAPI r
 its thread pool, so decoding, detection and embedding never block the event loop's other
 requests (dlib's detectors serialise themselves with a lock; the SQLite store opens one
 connection per thread and writes in BEGIN IMMEDIATE transactions). A semaphore bounds how many
-images are decoded and analysed at once, so a burst of uploads cannot exhaust memory.
+images are analysed at once, a pixel budget how many pixels are decoded at once, and large images
+are kept reduced to what the detector needs, so a burst of uploads cannot exhaust memory.
 """
 
 from __future__ import annotations
@@ -12,27 +13,35 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, HTTPException, Path, Query, Request, Response, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from swagger_ui_bundle import swagger_ui_path
+from starlette.routing import Match
 
 from faceprint import __version__
-from faceprint.api import Recognizer, as_image
+from faceprint.api import Recognizer
 from faceprint.errors import FaceprintError
 from faceprint.gallery.base import Identity
-from faceprint.image import LoadedImage, load_image, max_pixels
-from faceprint.server.auth import AdminKey, ReadKey
+from faceprint.image import ImageReader, LoadedImage, PixelBudget, map_large_allocations, max_pixels
+from faceprint.names import normalize_name
+from faceprint.server.auth import AdminKey, AuthError, ReadKey, guard_request, route_role
+from faceprint.server.docs import router as docs_router
+from faceprint.server.photos import router as photos_router
 from faceprint.server.schemas import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
     Box,
     CandidateOut,
     DetectedFace,
@@ -48,11 +57,15 @@ from faceprint.server.schemas import (
     IdentityList,
     IdentityOut,
     IdentityRename,
+    NameParam,
+    NewNameParam,
     ServiceInfo,
     VerifyResponse,
     WhoAmI,
 )
-from faceprint.server.store import ServerStore, make_thumbnail
+from faceprint.server.store import ServerStore, file_thumbnail, make_thumbnail
+from faceprint.settings import check as check_settings
+from faceprint.settings import decode_budget_pixels
 
 log = logging.getLogger("faceprint.server")
 
@@ -67,8 +80,13 @@ ERROR_STATUS = {
     "no_face": 422,
     "multiple_faces": 422,
     "unknown_identity": 404,
+    "photo_not_found": 404,
     "identity_exists": 409,
+    "invalid_name": 422,
     "model_error": 500,
+    "gallery_read_only": 503,
+    "gallery_error": 500,
+    "bad_setting": 500,
 }
 
 #: code for HTTPExceptions raised by Starlette/FastAPI themselves (404 route, 405, ...)
@@ -82,9 +100,6 @@ HTTP_CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
 }
-
-#: module level: with postponed annotations FastAPI resolves these names from the module
-NameParam = Annotated[str, Path(min_length=1, max_length=200, description="Identity name.")]
 
 _E = {"model": ErrorResponse}
 AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: _E, 403: _E, 422: _E}
@@ -102,11 +117,28 @@ def error_code(exc: FaceprintError) -> str:
     return exc.code if exc.code != "error" else "bad_request"
 
 
+def validation_problem(errors: Sequence[Any]) -> tuple[str, str]:
+    """(code, message) for request validation errors: ``invalid_name`` when a name breaks the naming
+    rule (the code the gallery's own refusal has), else ``validation_error``."""
+    problems = []
+    for e in errors[:5]:
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
+        problems.append(f"{where}: {e.get('msg', 'invalid')}")
+    code = "invalid_name" if any(e.get("type") == "invalid_name" for e in errors) else "validation_error"
+    return code, "; ".join(problems) or "invalid request"
+
+
+#: what to do about a photo of several people, in the service's terms
+LARGEST_HINT = "(crop the photo, or pass largest=true to take the largest face)"
+
+
 def public_message(exc: FaceprintError, private: Iterable[str] = ()) -> str:
     """The error's message without server-side details (the gallery's file path)."""
     message = str(exc)
     for text in private:
         message = message.replace(f" in {text}", "").replace(text, "<gallery>")
+    if exc.code == "multiple_faces":  # the engine's advice names the CLI's --largest: name ours
+        message = re.sub(r"\s*\([^()]*--largest[^()]*\)", "", message) + " " + LARGEST_HINT
     return message
 
 
@@ -119,10 +151,50 @@ class PayloadTooLarge(HTTPException):
         )
 
 
+def _route_of(scope: MutableMapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The route that will serve this request and its path parameters (None: no route matches)."""
+    for route in getattr(scope.get("app"), "routes", ()):
+        match, child = route.matches(scope)
+        if match is Match.FULL:
+            return route, child.get("path_params", {})
+    return None, {}
+
+
+async def refusal(scope: MutableMapping[str, Any]) -> tuple[int, str, str, Mapping[str, str]] | None:
+    """What to answer before the body is read: no key, or not the role the route declares (401,
+    403), or a path parameter the route would refuse, e.g. a name that breaks the naming rule (422)."""
+    route, params = _route_of(scope)
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return None
+    role = route_role(dependant)
+    if role is not None:
+        try:
+            # a database lookup: off the event loop
+            await run_in_threadpool(guard_request, scope["app"].state.store, Headers(scope=scope), scope, role)
+        except AuthError as exc:
+            return exc.status_code, exc.detail["code"], exc.detail["message"], exc.headers or {}
+    _, errors = request_params_to_args(dependant.path_params, params)
+    if errors:
+        return (422, *validation_problem(errors), {})
+    return None
+
+
+def _without_body(send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """The answer to HEAD: the GET answer's status and headers, none of its body."""
+
+    async def send_head(message: MutableMapping[str, Any]) -> None:
+        await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+    return send_head
+
+
 class GuardMiddleware:
-    """Caps the request body (413 before reading a byte when Content-Length says so, else while
-    streaming) and turns any unexpected exception into a JSON 500 without a stack trace (the
-    traceback is logged here, server-side)."""
+    """Answers what it can before the app reads a byte of the body: a body over the cap (413 from
+    Content-Length, else while streaming), then whatever :func:`refusal` finds (401, 403, 422; the
+    server then drops the unread body as it arrives, never buffering it). Serves HEAD as GET
+    without the body, for every GET route. Turns any unexpected exception into a JSON 500 without a
+    stack trace (the traceback is logged here, server-side)."""
 
     def __init__(self, app: Any, max_body: int) -> None:
         self.app = app
@@ -137,6 +209,8 @@ class GuardMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["method"] == "HEAD":
+            scope, send = {**scope, "method": "GET"}, _without_body(send)
         started = False
 
         async def send_tracked(message: MutableMapping[str, Any]) -> None:
@@ -145,9 +219,10 @@ class GuardMiddleware:
                 started = True
             await send(message)
 
-        async def reply(status: int, code: str, message: str) -> None:
+        async def reply(status: int, code: str, message: str, extra: Mapping[str, str] | None = None) -> None:
             body = json.dumps({"error": {"code": code, "message": message}}).encode()
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
             if status == 413:
                 headers.append((b"connection", b"close"))
             await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -173,6 +248,10 @@ class GuardMiddleware:
             return message
 
         try:
+            early = await refusal(scope)
+            if early is not None:
+                await reply(*early)
+                return
             await self.app(scope, limited_receive, send_tracked)
         except PayloadTooLarge:
             if not started:
@@ -195,9 +274,9 @@ def _source(upload: UploadFile, fallback: str) -> str:
     return name or fallback
 
 
-def _read(upload: UploadFile, fallback: str) -> LoadedImage:
+def _read(images: ImageReader, upload: UploadFile, fallback: str) -> LoadedImage:
     upload.file.seek(0)
-    return as_image(upload.file.read(), _source(upload, fallback))
+    return images.decode(upload.file.read(), _source(upload, fallback))
 
 
 def create_app(
@@ -207,12 +286,17 @@ def create_app(
     cors_origins: Iterable[str] = (),
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     image_jobs: int | None = None,
+    decode_budget: int | None = None,
 ) -> FastAPI:
     """The service over ``recognizer`` (its engine and gallery are used as they are, shared by
     every request). Keys and thumbnails go to ``store``, by default the gallery's own file.
+    Raises SettingError for a bad FACEPRINT_* setting, so that a server never starts half-working.
 
-    ``image_jobs`` caps how many requests decode and analyse images at once (default: twice the
-    CPUs): a decoded photo can take hundreds of MB, and more jobs than cores only queue anyway."""
+    ``image_jobs`` caps how many requests analyse images at once (default: twice the CPUs; more
+    jobs than cores only queue). ``decode_budget`` caps the pixels decoded at once by all requests
+    together (default: $FACEPRINT_DECODE_BUDGET_PIXELS, 64M); images are kept at most twice the
+    detector's size on the long side (3200 px), with boxes mapped back to the file's pixels."""
+    check_settings()
     rec = recognizer
     if store is None:
         store = ServerStore(rec.gallery.store.path)  # type: ignore[attr-defined]
@@ -226,13 +310,18 @@ def create_app(
             "`X-API-Key: KEY`. Keys with the `read` role may identify, verify, detect and list; `admin` keys "
             'may also change the gallery. Every error is `{"error": {"code": ..., "message": ...}}`.'
         ),
-        docs_url=None,  # served below from the swagger-ui-bundle package: no CDN
+        docs_url=None,  # served by faceprint.server.docs from the fastapi-swagger package: no CDN
         redoc_url=None,
     )
     app.state.recognizer = rec
     app.state.store = store
     app.state.max_upload_bytes = max_upload_bytes
     slots = threading.BoundedSemaphore(image_jobs or 2 * (os.cpu_count() or 1))
+    app.state.image_slots = slots  # for the routers of other modules
+    # alignment wants some resolution beyond the detector's, but no more than twice it
+    images = ImageReader(2 * rec.engine.max_detect_side, PixelBudget(decode_budget or decode_budget_pixels()))
+    app.state.images = images
+    map_large_allocations()  # decoded images go back to the OS when freed, not to glibc's arenas
     private = [str(rec.gallery.store.path)]  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ error handlers
@@ -243,14 +332,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = []
-        for e in exc.errors()[:5]:
-            where = ".".join(str(p) for p in e.get("loc", ()) if p != "body") or "request"
-            msg = e.get("msg", "invalid")
-            if e.get("type") == "string_pattern_mismatch":
-                msg = "must not be blank nor contain '/' or control characters"
-            problems.append(f"{where}: {msg}")
-        return error_json(422, "validation_error", "; ".join(problems) or "invalid request")
+        return error_json(422, *validation_problem(exc.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -312,10 +394,22 @@ def create_app(
         )
 
     @app.get("/v1/identities", response_model=IdentityList, tags=["identities"], responses=AUTH_ERRORS)
-    def list_identities(_: ReadKey) -> IdentityList:
-        """Everyone enrolled, by name, with template counts."""
+    def list_identities(
+        _: ReadKey,
+        limit: Annotated[int, Query(ge=1, le=PAGE_MAX, description="People per page.")] = PAGE_DEFAULT,
+        offset: Annotated[int, Query(ge=0, description="Skip this many (next_offset of the page before).")] = 0,
+    ) -> IdentityList:
+        """Everyone enrolled, by name, with template counts: one page at a time."""
+        people = rec.gallery.identities()
+        page = people[offset : offset + limit]
         thumbs = store.has_thumbnails()
-        return IdentityList(identities=[identity_out(i, thumbs) for i in rec.gallery.identities()])
+        return IdentityList(
+            identities=[identity_out(i, thumbs) for i in page],
+            total=len(people),
+            offset=offset,
+            limit=limit,
+            next_offset=offset + limit if offset + limit < len(people) else None,
+        )
 
     @app.post(
         "/v1/identities",
@@ -343,7 +437,7 @@ def create_app(
     def rename_identity(name: NameParam, body: IdentityRename, _: AdminKey) -> IdentityOut:
         """Rename a person (their photos and thumbnail follow)."""
         rec.gallery.rename(name, body.name)
-        return identity_out(rec.gallery.get_identity(body.name.strip()))
+        return identity_out(rec.gallery.get_identity(body.name))
 
     @app.delete(
         "/v1/identities/{name}",
@@ -376,7 +470,7 @@ def create_app(
                 continue
             try:
                 with slots:
-                    jpeg = make_thumbnail(load_image(t.source).pixels, t.box)
+                    jpeg = file_thumbnail(images, t.source, t.box)
             except FaceprintError:
                 continue
             store.set_thumbnail(name, jpeg)
@@ -390,7 +484,7 @@ def create_app(
         responses={**IMAGE_ERRORS, 404: _E},
     )
     def enrol(
-        name: NameParam,
+        name: NewNameParam,  # checked by GuardMiddleware before the upload is read
         files: Annotated[list[UploadFile], File(description="One or more photos, one person in each.")],
         _: AdminKey,
         largest: Annotated[bool, Query(description="Take the largest face when a photo has several.")] = False,
@@ -406,7 +500,7 @@ def create_app(
             source = _source(upload, f"file {k + 1}")
             try:
                 with slots:
-                    loaded = _read(upload, source)
+                    loaded = _read(images, upload, source)
                     status, face_box = _enrol_one(rec, name, loaded, largest, create)
                 results.append(EnrolFile(file=source, status=status))
                 if status == "added" and not thumb_done and face_box is not None:
@@ -423,7 +517,7 @@ def create_app(
             if len(failed) > 1:
                 message = f"none of the {len(failed)} photos could be enrolled; first: {message}"
             return error_json(ERROR_STATUS.get(code, 400), code, message, [r.model_dump() for r in failed])
-        ident = rec.gallery.get_identity(name.strip())
+        ident = rec.gallery.get_identity(name)
         return EnrolResponse(
             identity=ident.name,
             added=sum(r.status == "added" for r in results),
@@ -445,9 +539,10 @@ def create_app(
     ) -> IdentifyResponse:
         """Who is each face in the photo? ``identity`` is null for a face that matches nobody."""
         with slots:
-            loaded = _read(image, "image")
+            loaded = _read(images, image, "image")
             matches = rec.identify(loaded, top_k=top_k, threshold=threshold)
-        h, w = loaded.pixels.shape[:2]
+        loaded.faces_to_original([m.face for m in matches])
+        w, h = loaded.size
         return IdentifyResponse(
             width=w,
             height=h,
@@ -482,9 +577,9 @@ def create_app(
             )
         with slots:
             if identity is not None:
-                result = rec.verify_identity(_read(a, "a"), identity, threshold)
+                result = rec.verify_identity(_read(images, a, "a"), normalize_name(identity), threshold)
             else:
-                result = rec.verify(_read(a, "a"), _read(b, "b"), threshold)  # type: ignore[arg-type]
+                result = rec.verify(_read(images, a, "a"), _read(images, b, "b"), threshold)  # type: ignore[arg-type]
         return VerifyResponse(
             same=bool(result.same),
             score=_r(result.score),
@@ -499,9 +594,9 @@ def create_app(
     ) -> DetectResponse:
         """Find faces: box, detector score and five landmarks each (no gallery lookup)."""
         with slots:
-            loaded = _read(image, "image")
-            faces = rec.engine.detect(loaded.pixels)
-        h, w = loaded.pixels.shape[:2]
+            loaded = _read(images, image, "image")
+            faces = loaded.faces_to_original(rec.engine.find_faces(loaded.pixels).faces)
+        w, h = loaded.size
         return DetectResponse(
             width=w,
             height=h,
@@ -534,17 +629,8 @@ def create_app(
         )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="faceprint API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/static/favicon.svg",
-        )
+    app.include_router(photos_router)
+    app.include_router(docs_router)
 
     # outermost last: CORS wraps the guard so that even 413 and 500 answers carry CORS headers
     app.add_middleware(GuardMiddleware, max_body=max_upload_bytes)
@@ -563,17 +649,20 @@ def create_app(
 def _enrol_one(
     rec: Recognizer, name: str, loaded: LoadedImage, largest: bool, create: bool
 ) -> tuple[str, tuple[int, int, int, int] | None]:
-    """One photo into the gallery: ("added", face box) or ("skipped", None); raises FaceprintError.
+    """One photo into the gallery: ("added", face box in ``loaded.pixels``, for the thumbnail) or
+    ("skipped", None); raises FaceprintError. The gallery gets the box in the file's own pixels.
 
     Recognizer.enroll's steps one photo at a time, because the service needs each refusal's
     error *code* (EnrollResult keeps only the message) and the face box for the thumbnail.
     """
-    if rec.gallery.store.has_source(name.strip(), loaded.sha256, rec.model):
+    if rec.gallery.store.has_source(name, loaded.sha256, rec.model):
         return "skipped", None
     _, face = rec.single_face(loaded, largest)
+    box = face.box
+    loaded.faces_to_original([face])
     if not rec.store_face(name, face, loaded.source, loaded.sha256, create=create):
         return "skipped", None
-    return "added", face.box
+    return "added", box
 
 
 __all__ = ["DEFAULT_MAX_UPLOAD_BYTES", "create_app"]

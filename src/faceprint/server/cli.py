@@ -15,10 +15,20 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from faceprint.settings import MAX_PIXELS
+
 
 class KeyRole(StrEnum):
     admin = "admin"
     read = "read"
+
+
+class LogLevel(StrEnum):
+    critical = "critical"
+    error = "error"
+    warning = "warning"
+    info = "info"
+    debug = "debug"
 
 
 _core_module: Any = None
@@ -35,10 +45,10 @@ def _core() -> Any:
     return _core_module
 
 
-def _key_store() -> Any:
+def _key_store(create: bool = False) -> Any:
     from faceprint.server.store import ServerStore
 
-    return ServerStore(_core().state.open_gallery().store.path)
+    return ServerStore(_core().state.open_gallery(create).store.path)
 
 
 def serve(
@@ -50,9 +60,14 @@ def serve(
     ] = None,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest request body, in MB (413 above).")] = 20.0,
     max_pixels: Annotated[
-        int | None, typer.Option(min=1, help="Largest image in pixels (default: $FACEPRINT_MAX_PIXELS or 64M).")
+        int | None,
+        typer.Option(
+            min=int(MAX_PIXELS.lo),
+            max=int(MAX_PIXELS.hi),
+            help="Largest image in pixels (default: $FACEPRINT_MAX_PIXELS or 64M).",
+        ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level: critical, error, warning, info, debug.")] = "info",
+    log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.")] = LogLevel.info,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web page (/) over the gallery."""
     core = _core()
@@ -65,7 +80,7 @@ def serve(
     if max_pixels is not None:
         # decode_image reads the cap from the environment on every call
         os.environ["FACEPRINT_MAX_PIXELS"] = str(max_pixels)
-    rec = core.state.recognizer()
+    rec = core.state.recognizer(create=True)  # a new gallery can be filled from the page
     store = ServerStore(rec.gallery.store.path)
     app = create_app(rec, store=store, cors_origins=cors_origin or (), max_upload_bytes=int(max_upload_mb * 1e6))
     core.err.print(f"gallery {rec.gallery.store.path}: {len(rec.gallery)} people, model {rec.model}", soft_wrap=True)
@@ -85,7 +100,7 @@ def serve(
         )
     shown = f"[{host}]" if ":" in host else host
     core.err.print(f"serving on http://{shown}:{port}/  (API docs: http://{shown}:{port}/docs)", soft_wrap=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
+    uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
 
 
 keys_app = typer.Typer(help="API keys for faceprint serve (stored hashed in the gallery file).", no_args_is_help=True)
@@ -97,7 +112,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "",
 ) -> None:
     """Create a key and print it (once: only its hash is stored)."""
-    secret, key = _key_store().create_key(role.value, name)
+    secret, key = _key_store(create=True).create_key(role.value, name)
     core = _core()
     core.err.print(f"created {key.role} key {key.id}{f' ({key.name})' if key.name else ''}; it is shown only now:")
     core.out.print(secret)

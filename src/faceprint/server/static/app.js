@@ -3,17 +3,29 @@
 "use strict";
 
 const KEY_STORAGE = "faceprint.apiKey";
+const PEOPLE_PAGE = 100; // identities per request to GET /v1/identities
+const CARDS_PAGE = 60; // cards rendered at a time (each fetches a thumbnail)
+const TABS = ["identify", "verify", "people", "enrol"];
 const $ = (id) => document.getElementById(id);
 
-const state = { key: null, role: null, people: [], thumbs: new Map() };
+const state = { key: null, role: null, people: [], thumbs: new Map(), cardsShown: CARDS_PAGE, photosOf: null };
 
 // ------------------------------------------------------------------------- API
 class ApiError extends Error {
-  constructor(status, code, message) {
-    super(message);
+  constructor(status, code, message, details) {
+    super(pageMessage(code, message));
     this.status = status;
     this.code = code;
+    this.details = details || [];
   }
+}
+
+// The service's advice names its own control (largest=true); on this page that is the checkbox.
+const LARGEST_ADVICE = "(crop the photo, or tick “Use the largest face” below)";
+
+function pageMessage(code, message) {
+  if (code !== "multiple_faces" || !message) return message;
+  return `${message.replace(/\s*\([^()]*largest[^()]*\)/g, "")} ${LARGEST_ADVICE}`;
 }
 
 async function api(path, { method = "GET", json, form, raw = false } = {}) {
@@ -34,17 +46,20 @@ async function api(path, { method = "GET", json, form, raw = false } = {}) {
   if (!response.ok) {
     let code = "http_error";
     let message = `${response.status} ${response.statusText}`;
+    let details;
     try {
       const data = await response.json();
-      if (data && data.error) ({ code, message } = data.error);
+      if (data && data.error) ({ code, message, details } = data.error);
     } catch (_) {
       /* not JSON: keep the status line */
     }
     if (response.status === 401 && path !== "/v1/auth/whoami") signOut("Your key was refused; sign in again.");
-    throw new ApiError(response.status, code, message);
+    throw new ApiError(response.status, code, message, details);
   }
   return raw ? response : response.json();
 }
+
+const person = (name) => `/v1/identities/${encodeURIComponent(name)}`;
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -58,12 +73,25 @@ function el(tag, props = {}, ...children) {
   return node;
 }
 
+const button = (text, onclick, cls = "small secondary") => el("button", { type: "button", class: cls, text, onclick });
+
 function setStatus(node, text, isError = false) {
   node.textContent = text;
   node.classList.toggle("error", isError);
 }
 
 const fmt = (score) => (score < -0.5 ? "–" : score.toFixed(3));
+
+async function blobUrl(path) {
+  const response = await api(path, { raw: true });
+  return URL.createObjectURL(await response.blob());
+}
+
+function showImage(img, file) {
+  if (img.src) URL.revokeObjectURL(img.src);
+  img.src = URL.createObjectURL(file);
+  img.hidden = false;
+}
 
 // ---------------------------------------------------------------------- session
 async function signIn(key) {
@@ -88,6 +116,8 @@ function signOut(message = "") {
   state.key = state.role = null;
   for (const url of state.thumbs.values()) if (url) URL.revokeObjectURL(url);
   state.thumbs.clear();
+  closePhotos();
+  cameras.forEach((camera) => camera.stop());
   $("app").hidden = true;
   $("session").hidden = true;
   $("signin").hidden = false;
@@ -109,11 +139,12 @@ async function loadInfo() {
 
 // ------------------------------------------------------------------------- tabs
 function showTab(name) {
-  for (const tab of ["identify", "people", "enrol"]) {
+  for (const tab of TABS) {
     const selected = tab === name;
     $(`tab-btn-${tab}`).setAttribute("aria-selected", String(selected));
     $(`tab-${tab}`).hidden = !selected || (tab === "enrol" && state.role !== "admin");
   }
+  cameras.forEach((camera) => camera.stop());
   if (name === "people") loadPeople();
 }
 
@@ -136,16 +167,71 @@ function dropzone(zone, input, onFiles) {
   });
 }
 
+// ------------------------------------------------------------------------ camera
+// "Use camera" shows the live video in the panel #PREFIX-camera; "Capture" grabs a frame as a
+// JPEG File and hands it on.
+const cameras = [];
+let captures = 0;
+
+function camera(prefix, statusNode, onCapture, { closeAfterCapture }) {
+  const panel = $(`${prefix}-camera`);
+  const video = el("video", { muted: "", playsinline: "", "aria-label": "Camera preview" });
+  const capture = el("button", { type: "button", id: `${prefix}-camera-capture`, text: panel.dataset.capture });
+  const close = el("button", { type: "button", class: "secondary", id: `${prefix}-camera-close`, text: "Close camera" });
+  panel.replaceChildren(video, el("div", { class: "actions" }, capture, close));
+  video.muted = true;
+  const open = $(`${prefix}-camera-open`);
+  let stream = null;
+  const stop = () => {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+    video.srcObject = null;
+    panel.hidden = true;
+    open.hidden = false;
+  };
+  open.addEventListener("click", async () => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      setStatus(statusNode, "This browser gives no camera to this page (it needs https or localhost).", true);
+      return;
+    }
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: "user" },
+        audio: false,
+      });
+    } catch (err) {
+      setStatus(statusNode, `No camera: ${err.message || err.name}`, true);
+      return;
+    }
+    video.srcObject = stream;
+    panel.hidden = false;
+    open.hidden = true;
+    setStatus(statusNode, "");
+    await video.play().catch(() => {});
+  });
+  capture.addEventListener("click", async () => {
+    if (!stream || !video.videoWidth) return setStatus(statusNode, "The camera is not ready yet.", true);
+    const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
+    canvas.getContext("2d").drawImage(video, 0, 0);
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
+    if (closeAfterCapture) stop();
+    captures += 1;
+    onCapture(new File([blob], `camera-${captures}.jpg`, { type: "image/jpeg" }));
+  });
+  close.addEventListener("click", stop);
+  cameras.push({ stop });
+}
+
 // ---------------------------------------------------------------------- identify
+let shown = null; // the identify result on screen, for laying out its labels again on resize
+
 async function identify(file) {
   const status = $("identify-status");
   const img = $("identify-img");
-  const boxes = $("identify-boxes");
-  const list = $("identify-list");
-  boxes.replaceChildren();
-  list.replaceChildren();
-  if (img.src) URL.revokeObjectURL(img.src);
-  img.src = URL.createObjectURL(file);
+  shown = null;
+  $("identify-boxes").replaceChildren();
+  $("identify-list").replaceChildren();
+  showImage(img, file);
   $("identify-result").hidden = false;
   setStatus(status, `Looking for faces in ${file.name}…`);
   const form = new FormData();
@@ -164,30 +250,167 @@ async function identify(file) {
       ? "No faces found in this photo."
       : `${result.faces.length} face(s): ${known} recognised, ${result.faces.length - known} unknown.`,
   );
-  result.faces.forEach((face, i) => {
-    const { left, top, right, bottom } = face.box;
-    const who = face.identity ?? "unknown";
-    const label = `${who} ${fmt(face.score)}`;
-    // percentages of the decoded (EXIF-rotated) size, so boxes follow the image as it scales
-    const box = el("div", { class: `face-box${face.identity ? "" : " unknown"}`, "data-identity": who, title: label });
-    box.style.left = `${(100 * left) / result.width}%`;
-    box.style.top = `${(100 * top) / result.height}%`;
-    box.style.width = `${(100 * (right - left)) / result.width}%`;
-    box.style.height = `${(100 * (bottom - top)) / result.height}%`;
-    if (top / result.height < 0.08) box.classList.add("label-below");
-    box.append(el("span", { class: "face-label", text: `${i + 1}. ${label}` }));
-    boxes.append(box);
-    const cands = face.candidates.map((c) => `${c.identity} ${fmt(c.score)}`).join(" · ");
-    list.append(
-      el(
+  shown = result;
+  await img.decode().catch(() => {});
+  drawFaces();
+  $("identify-list").replaceChildren(
+    ...result.faces.map((face, i) => {
+      const cands = face.candidates.map((c) => `${c.identity} ${fmt(c.score)}`).join(" · ");
+      return el(
         "li",
         {},
-        el("div", { class: `who${face.identity ? "" : " unknown"}`, text: `${i + 1}. ${who}` }),
+        el("div", { class: `who${face.identity ? "" : " unknown"}`, text: `${i + 1}. ${face.identity ?? "unknown"}` }),
         el("div", { class: "cands", text: face.identity ? `score ${fmt(face.score)}` : "matches nobody enrolled" }),
         cands ? el("div", { class: "cands", text: `nearest: ${cands}` }) : null,
-      ),
-    );
+      );
+    }),
+  );
+}
+
+// Boxes are percentages of the decoded (EXIF-rotated) size, so they follow the image as it
+// scales; labels are laid out in pixels, so they are placed again whenever the image resizes.
+function drawFaces() {
+  const layer = $("identify-boxes");
+  const img = $("identify-img");
+  layer.replaceChildren();
+  if (!shown || !img.clientWidth) return;
+  const { width, height, faces } = shown;
+  const pct = (v, of) => `${(100 * v) / of}%`;
+  for (const face of faces) {
+    const { left, top, right, bottom } = face.box;
+    const box = el("div", { class: `face-box${face.identity ? "" : " unknown"}`, "data-identity": face.identity ?? "" });
+    Object.assign(box.style, {
+      left: pct(left, width),
+      top: pct(top, height),
+      width: pct(right - left, width),
+      height: pct(bottom - top, height),
+    });
+    layer.append(box);
+  }
+  placeLabels(layer, faces, img.clientWidth / width, img.clientHeight / height, img.clientWidth, img.clientHeight);
+}
+
+// ---------------------------------------------------------------- label placement
+// Each label goes where it covers no other label and no other face: above its box, else below,
+// else inside it; failing that in a shorter form (the name cut to about twice the face's width,
+// then the number alone). Small faces get a smaller font, long names are cut with "…", and the
+// tooltip always has the whole text.
+const HARD = 1e6; // covering another label
+const CENTRE = 1e5; // covering another face's centre
+const CLEAR = 100; // a place this cheap covers (next to) nothing: take it
+const LABEL_MAX = 240; // pixels, however much room there is
+
+function labelTexts(face, i, cut) {
+  const name = face.identity ?? "unknown";
+  const short = cut >= name.length ? name : `${name.slice(0, Math.max(1, cut - 1)).trimEnd()}…`;
+  const score = face.identity ? ` ${fmt(face.score)}` : "";
+  return `${i + 1}. ${short}${score}`;
+}
+
+function candidates(b, w, h, W, H) {
+  const gap = 2;
+  const xs = [b.x, b.x + (b.w - w) / 2, b.x + b.w - w];
+  const ys = [b.y - h - gap, b.y + b.h + gap, b.y + gap + 2, b.y + b.h - h - gap - 2]; // above, below, inside
+  const clamp = (v, hi) => Math.max(0, Math.min(v, hi));
+  return ys.flatMap((y) => xs.map((x) => ({ x: clamp(x, W - w), y: clamp(y, H - h), w, h })));
+}
+
+const intersection = (a, b) =>
+  Math.max(0, Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x)) *
+  Math.max(0, Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y));
+
+function cost(r, own, boxes, placed) {
+  let total = 0;
+  for (const p of placed) if (intersection(r, p) > 0) total += HARD;
+  boxes.forEach((b, k) => {
+    if (k === own) return;
+    const cx = b.x + b.w / 2;
+    const cy = b.y + b.h / 2;
+    if (r.x < cx && cx < r.x + r.w && r.y < cy && cy < r.y + r.h) total += CENTRE;
+    total += 4 * intersection(r, b);
   });
+  return total;
+}
+
+// The label's text with the name cut (if need be) so that the label is at most maxWidth wide.
+function fitLabel(label, face, i, maxWidth) {
+  const length = (face.identity ?? "unknown").length;
+  label.textContent = labelTexts(face, i, length);
+  const width = label.offsetWidth;
+  if (width <= maxWidth) return label.textContent;
+  let cut = Math.max(4, Math.floor((length * maxWidth) / width));
+  label.textContent = labelTexts(face, i, cut);
+  while (label.offsetWidth > maxWidth && cut > 4) label.textContent = labelTexts(face, i, --cut);
+  return label.textContent;
+}
+
+function placeLabels(layer, faces, sx, sy, W, H) {
+  const boxes = faces.map(({ box }) => ({
+    x: box.left * sx,
+    y: box.top * sy,
+    w: (box.right - box.left) * sx,
+    h: (box.bottom - box.top) * sy,
+  }));
+  const placed = [];
+  const order = boxes.map((_, i) => i).sort((a, b) => boxes[a].y - boxes[b].y || boxes[a].x - boxes[b].x);
+  for (const i of order) {
+    const face = faces[i];
+    const b = boxes[i];
+    const title = `${labelTexts(face, i, Infinity)}${face.identity ? "" : " (matches nobody enrolled)"}`;
+    const label = el("span", { class: `face-label${face.identity ? "" : " unknown"}`, title });
+    label.style.fontSize = `${Math.max(10, Math.min(13, Math.round(b.h / 5)))}px`;
+    layer.append(label);
+    const forms = [fitLabel(label, face, i, Math.min(LABEL_MAX, W)), fitLabel(label, face, i, Math.max(2 * b.w, 72))];
+    let best = null;
+    [...new Set(forms), `${i + 1}.`].forEach((text, form) => {
+      if (best && best.cost < CLEAR) return;
+      label.textContent = text;
+      candidates(b, label.offsetWidth, label.offsetHeight, W, H).forEach((r, rank) => {
+        const c = cost(r, i, boxes, placed) + rank + 20 * form;
+        if (!best || c < best.cost) best = { cost: c, text, r };
+      });
+    });
+    label.textContent = best.text;
+    label.style.left = `${best.r.x}px`;
+    label.style.top = `${best.r.y}px`;
+    placed.push(best.r);
+  }
+}
+
+// ------------------------------------------------------------------------ verify
+const verifyFiles = { a: null, b: null };
+
+function chooseVerifyFile(side, file) {
+  verifyFiles[side] = file;
+  showImage($(`verify-img-${side}`), file);
+  $("verify-result").hidden = true;
+}
+
+async function verify(event) {
+  event.preventDefault();
+  const status = $("verify-status");
+  const result = $("verify-result");
+  if (!verifyFiles.a || !verifyFiles.b) return setStatus(status, "Choose or drop both photos.", true);
+  const form = new FormData();
+  form.append("a", verifyFiles.a, verifyFiles.a.name);
+  form.append("b", verifyFiles.b, verifyFiles.b.name);
+  $("verify-submit").disabled = true;
+  result.hidden = true;
+  setStatus(status, "Comparing…");
+  try {
+    const r = await api("/v1/verify", { method: "POST", form });
+    setStatus(status, "");
+    result.classList.toggle("same", r.same);
+    result.querySelector(".verdict-title").textContent = r.same ? "Same person" : "Different people";
+    const numbers = result.querySelector(".numbers");
+    numbers.textContent = `score ${fmt(r.score)} · threshold ${fmt(r.threshold)} (the same person scores at or above it)`;
+    numbers.dataset.scores = `${r.score} ${r.threshold}`;
+    result.hidden = false;
+  } catch (err) {
+    setStatus(status, err.message, true);
+  } finally {
+    $("verify-submit").disabled = false;
+  }
 }
 
 // ------------------------------------------------------------------------ people
@@ -195,8 +418,7 @@ async function thumbnailUrl(name) {
   if (state.thumbs.has(name)) return state.thumbs.get(name);
   let url = null;
   try {
-    const response = await api(`/v1/identities/${encodeURIComponent(name)}/thumbnail`, { raw: true });
-    url = URL.createObjectURL(await response.blob());
+    url = await blobUrl(`${person(name)}/thumbnail`);
   } catch (_) {
     /* no thumbnail: initials instead */
   }
@@ -210,11 +432,23 @@ function forgetThumbnail(name) {
   state.thumbs.delete(name);
 }
 
+// Everyone, page by page where the service pages its list (it says how many there are in all).
+async function fetchPeople() {
+  const people = [];
+  for (let offset = 0; ; ) {
+    const data = await api(`/v1/identities?limit=${PEOPLE_PAGE}&offset=${offset}`);
+    people.push(...data.identities);
+    const next = data.next_offset ?? (typeof data.total === "number" ? offset + data.identities.length : null);
+    if (next == null || next <= offset || !data.identities.length || people.length >= (data.total ?? 0)) break;
+    offset = next;
+  }
+  return people;
+}
+
 async function loadPeople() {
   if (!state.key) return;
   try {
-    const data = await api("/v1/identities");
-    state.people = data.identities;
+    state.people = await fetchPeople();
   } catch (err) {
     setStatus($("people-status"), err.message, true);
     return;
@@ -227,33 +461,37 @@ async function loadPeople() {
 
 function renderPeople() {
   const filter = $("people-filter").value.trim().toLowerCase();
-  const grid = $("people-grid");
-  const shown = state.people.filter((p) => p.name.toLowerCase().includes(filter));
-  grid.replaceChildren(...shown.map(personCard));
+  const matching = state.people.filter((p) => p.name.toLowerCase().includes(filter));
+  $("people-grid").replaceChildren(...matching.slice(0, state.cardsShown).map(personCard));
+  const more = $("people-more");
+  more.hidden = matching.length <= state.cardsShown;
+  more.textContent = `Show more (${matching.length - state.cardsShown} not shown)`;
 }
 
-function personCard(person) {
-  const thumb = el("div", { class: "thumb", "aria-hidden": "true", text: initials(person.name) });
-  thumbnailUrl(person.name).then((url) => {
-    if (url) thumb.replaceChildren(el("img", { src: url, alt: "" }));
-  });
-  const nameNode = el("div", { class: "name", text: person.name });
-  const card = el(
-    "article",
-    { class: "person", "data-name": person.name },
-    thumb,
-    el("div", { class: "meta" }, nameNode, el("div", { class: "count", text: `${person.templates} photo(s)` })),
-  );
-  if (state.role === "admin") {
-    const actions = el(
-      "div",
-      { class: "actions card-actions" },
-      el("button", { type: "button", class: "small secondary", text: "Add photos", onclick: () => addPhotos(person.name) }),
-      el("button", { type: "button", class: "small secondary", text: "Rename", onclick: () => startRename(card, person) }),
-      el("button", { type: "button", class: "small danger", text: "Remove", onclick: () => removePerson(person) }),
-    );
-    card.append(actions);
+// A thumbnail over (or beside) a name and a line of detail: a person's card, one of their photos.
+function tile(tag, attrs, thumb, name, detail) {
+  const meta = el("div", { class: "meta" }, el("div", { class: "name", text: name }), el("div", { class: "count", text: detail }));
+  return el(tag, attrs, thumb, meta);
+}
+
+function personCard(p) {
+  const thumb = el("div", { class: "thumb", "aria-hidden": "true", text: initials(p.name) });
+  // one stored, or one the service can cut from a photo file (people enrolled from the command line)
+  if (p.thumbnail || p.templates > 0) {
+    thumbnailUrl(p.name).then((url) => {
+      if (url) thumb.replaceChildren(el("img", { src: url, alt: "" }));
+    });
   }
+  const card = tile("article", { class: "person", "data-name": p.name }, thumb, p.name, `${p.templates} photo(s)`);
+  const actions = el("div", { class: "actions card-actions" }, button("Photos", () => openPhotos(p.name)));
+  if (state.role === "admin") {
+    actions.append(
+      button("Add photos", () => addPhotos(p.name)),
+      button("Rename", () => startRename(card, p)),
+      button("Remove", () => removePerson(p), "small danger"),
+    );
+  }
+  card.append(actions);
   return card;
 }
 
@@ -272,16 +510,17 @@ function addPhotos(name) {
   $("enrol-files").focus();
 }
 
-function startRename(card, person) {
+function startRename(card, p) {
   const meta = card.querySelector(".meta");
-  const input = el("input", { type: "text", value: person.name, "aria-label": `New name for ${person.name}` });
+  const input = el("input", { type: "text", value: p.name, "aria-label": `New name for ${p.name}` });
   const error = el("div", { class: "error" });
   const save = async () => {
     const name = input.value.trim();
-    if (!name || name === person.name) return renderPeople();
+    if (!name || name === p.name) return renderPeople();
     try {
-      await api(`/v1/identities/${encodeURIComponent(person.name)}`, { method: "PATCH", json: { name } });
-      forgetThumbnail(person.name);
+      await api(person(p.name), { method: "PATCH", json: { name } });
+      forgetThumbnail(p.name);
+      if (state.photosOf === p.name) closePhotos();
       await loadPeople();
     } catch (err) {
       error.textContent = err.message;
@@ -294,30 +533,81 @@ function startRename(card, person) {
   meta.replaceChildren(
     input,
     error,
-    el(
-      "div",
-      { class: "actions" },
-      el("button", { type: "button", class: "small", text: "Save", onclick: save }),
-      el("button", { type: "button", class: "small secondary", text: "Cancel", onclick: renderPeople }),
-    ),
+    el("div", { class: "actions" }, button("Save", save, "small"), button("Cancel", renderPeople)),
   );
   card.querySelector(":scope > .card-actions")?.remove();
   input.focus();
   input.select();
 }
 
-async function removePerson(person) {
-  if (!confirm(`Remove ${person.name} and their ${person.templates} photo(s) from the gallery?`)) return;
-  let message = `Removed ${person.name}.`;
+async function removePerson(p) {
+  if (!confirm(`Remove ${p.name} and their ${p.templates} photo(s) from the gallery?`)) return;
+  let message = `Removed ${p.name}.`;
   let failed = false;
   try {
-    await api(`/v1/identities/${encodeURIComponent(person.name)}`, { method: "DELETE" });
-    forgetThumbnail(person.name);
+    await api(person(p.name), { method: "DELETE" });
+    forgetThumbnail(p.name);
+    if (state.photosOf === p.name) closePhotos();
   } catch (err) {
     [message, failed] = [err.message, true];
   }
   await loadPeople();
   setStatus($("people-status"), message, failed);
+  loadInfo();
+}
+
+// ------------------------------------------------------------- one person's photos
+async function openPhotos(name, message = "") {
+  state.photosOf = name;
+  const panel = $("photos-panel");
+  $("photos-title").textContent = `Photos of ${name}`;
+  panel.hidden = false;
+  setStatus($("photos-status"), message || "Loading…");
+  let data;
+  try {
+    data = await api(`${person(name)}/photos`);
+  } catch (err) {
+    setStatus($("photos-status"), err.message, true);
+    return;
+  }
+  if (state.photosOf !== name) return; // another person was opened meanwhile
+  setStatus($("photos-status"), message || (data.photos.length ? "" : `${name} has no photos left.`));
+  $("photos-list").replaceChildren(...data.photos.map((photo) => photoItem(name, photo)));
+  panel.scrollIntoView({ block: "nearest" });
+}
+
+function closePhotos() {
+  state.photosOf = null;
+  $("photos-panel").hidden = true;
+  for (const img of $("photos-list").querySelectorAll("img")) URL.revokeObjectURL(img.src);
+  $("photos-list").replaceChildren();
+}
+
+function photoItem(name, photo) {
+  const { left, top, right, bottom } = photo.box;
+  const thumb = el("div", { class: "thumb", "aria-hidden": "true" });
+  if (photo.thumbnail) {
+    blobUrl(`${person(name)}/photos/${photo.id}/thumbnail`)
+      .then((url) => thumb.replaceChildren(el("img", { src: url, alt: "" })))
+      .catch(() => {});
+  }
+  const added = photo.created_at ? new Date(photo.created_at).toLocaleString() : "unknown";
+  const quality = photo.quality == null ? "" : ` · detector score ${photo.quality.toFixed(2)}`;
+  const detail = `added ${added} · face ${right - left}×${bottom - top} px${quality}`;
+  const item = tile("li", { class: "photo", "data-id": String(photo.id) }, thumb, photo.source, detail);
+  if (state.role === "admin") item.append(button("Delete", () => deletePhoto(name, photo), "small danger"));
+  return item;
+}
+
+async function deletePhoto(name, photo) {
+  if (!confirm(`Delete ${photo.source} from ${name}'s photos?`)) return;
+  try {
+    const r = await api(`${person(name)}/photos/${photo.id}`, { method: "DELETE" });
+    await openPhotos(name, `Deleted ${photo.source} (${r.templates} photo(s) left).`);
+  } catch (err) {
+    setStatus($("photos-status"), err.message, true);
+  }
+  loadPeople();
   loadInfo();
 }
 
@@ -336,7 +626,7 @@ async function enrol(event) {
   const results = $("enrol-results");
   if (!name) return setStatus(status, "Give the person's name.", true);
   if (name.includes("/")) return setStatus(status, "A name cannot contain '/'.", true);
-  if (!enrolFiles.length) return setStatus(status, "Choose or drop at least one photo.", true);
+  if (!enrolFiles.length) return setStatus(status, "Choose, drop or capture at least one photo.", true);
   const form = new FormData();
   for (const f of enrolFiles) form.append("files", f, f.name);
   const largest = $("enrol-largest").checked;
@@ -344,10 +634,7 @@ async function enrol(event) {
   setStatus(status, `Enrolling ${enrolFiles.length} photo(s) of ${name}…`);
   results.replaceChildren();
   try {
-    const r = await api(`/v1/identities/${encodeURIComponent(name)}/images?create=true&largest=${largest}`, {
-      method: "POST",
-      form,
-    });
+    const r = await api(`${person(name)}/images?create=true&largest=${largest}`, { method: "POST", form });
     setStatus(
       status,
       `${r.identity}: ${r.added} added, ${r.skipped} already enrolled, ${r.failed} refused (${r.templates} photo(s) in all).`,
@@ -358,6 +645,7 @@ async function enrol(event) {
     $("enrol-files").value = "";
   } catch (err) {
     setStatus(status, err.message, true);
+    if (err.details.length > 1) showFileResults(err.details);
   } finally {
     $("enrol-submit").disabled = false;
   }
@@ -369,15 +657,11 @@ function showFileResults(files) {
   const label = { added: "added", skipped: "already enrolled", error: "refused" };
   const cls = { added: "added", skipped: "skipped", error: "failed" };
   $("enrol-results").replaceChildren(
-    ...files.map((f) =>
-      el(
-        "li",
-        {},
-        el("span", { class: cls[f.status], text: label[f.status] }),
-        // the message usually starts with the file name already
-        ` ${f.file}${f.message ? ` — ${f.message.replace(`${f.file}: `, "")}` : ""}`,
-      ),
-    ),
+    ...files.map((f) => {
+      // the message usually starts with the file name already
+      const message = f.message ? ` — ${pageMessage(f.code, f.message).replace(`${f.file}: `, "")}` : "";
+      return el("li", {}, el("span", { class: cls[f.status], text: label[f.status] }), ` ${f.file}${message}`);
+    }),
   );
 }
 
@@ -400,8 +684,23 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   dropzone($("identify-drop"), $("identify-file"), (files) => identify(files[0]));
   dropzone($("enrol-drop"), $("enrol-files"), chooseEnrolFiles);
+  for (const side of ["a", "b"]) {
+    dropzone($(`verify-drop-${side}`), $(`verify-${side}`), (files) => chooseVerifyFile(side, files[0]));
+  }
+  camera("identify", $("identify-status"), identify, { closeAfterCapture: true });
+  camera("enrol", $("enrol-status"), (file) => chooseEnrolFiles([...enrolFiles, file]), { closeAfterCapture: false });
+  $("verify-form").addEventListener("submit", verify);
   $("enrol-form").addEventListener("submit", enrol);
-  $("people-filter").addEventListener("input", renderPeople);
+  $("people-filter").addEventListener("input", () => {
+    state.cardsShown = CARDS_PAGE;
+    renderPeople();
+  });
+  $("people-more").addEventListener("click", () => {
+    state.cardsShown += CARDS_PAGE;
+    renderPeople();
+  });
+  $("photos-close").addEventListener("click", closePhotos);
+  new ResizeObserver(() => drawFaces()).observe($("identify-img"));
 
   const saved = sessionStorage.getItem(KEY_STORAGE);
   if (saved) signIn(saved).catch(() => signOut("Your saved key was refused; sign in again."));
