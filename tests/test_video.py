@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -322,17 +327,120 @@ def test_zero_frame_video_raises(video_engine: FaceEngine, tmp_path: Path) -> No
     assert not (tmp_path / "out.mp4").exists()
 
 
-def test_hamilton_clip_is_lin_manuel_miranda(data_dir: Path, video_engine: FaceEngine, tmp_path: Path) -> None:
+def test_hamilton_clip_is_lin_manuel_miranda(
+    data_dir: Path, video_engine: FaceEngine, tmp_path: Path, drawn_text: list[str]
+) -> None:
     rec = Recognizer(Gallery(tmp_path / "g.db"), video_engine)
     for name in ("lin-manuel-miranda.png", "alex-lacamoire.png", "obama.jpg", "biden.jpg"):
         assert not rec.enroll(Path(name).stem, [data_dir / EXAMPLES / name]).errors
-    result = recognize_video(data_dir / HAMILTON, rec, every=5)
+    crops = tmp_path / "crops"
+    result = recognize_video(data_dir / HAMILTON, rec, every=5, crops_dir=crops, annotate=tmp_path / "a.mp4")
+    # the newcomer issue: one crop per row (not per track), boxes labelled as their rows
+    rows = result.appearances
+    assert sorted(crops.iterdir()) == sorted(Path(a.crop) for a in rows if a.crop) and len(rows) >= 4
+    assert {r.identity for r in rows} > {"lin-manuel-miranda", "unknown-1"}
+    assert set(drawn_text) == {f"{r.identity} #{r.track_id} {r.score:.2f}" for r in rows}
     assert result.ok and result.stats.frames == 275 and result.stats.scene_cuts >= 2
     longest = max(result.appearances, key=lambda a: a.end_frame - a.start_frame)
     assert longest.identity == "lin-manuel-miranda"
     assert longest.end_frame - longest.start_frame >= 100  # one dominant appearance across the close-ups
     lin = [a for a in result.appearances if a.identity == "lin-manuel-miranda"]
     assert sum(a.end_frame - a.start_frame for a in lin) <= 1.2 * (longest.end_frame - longest.start_frame) + 20
+
+
+def stream_reader() -> VideoReader:
+    """The fixture clip read as a camera or stream would be: once, with no second read."""
+    reader = VideoReader(CLIP)
+    reader.is_file = False
+    return reader
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary output files left behind (hidden: .<name>.<random>.part<suffix>)."""
+    return sorted(p.name for p in folder.rglob("*") if ".part" in p.name)
+
+
+@pytest.fixture()
+def drawn_text(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text drawn on an image with OpenCV while the test runs."""
+    texts: list[str] = []
+    put_text = cv2.putText
+
+    def record(image, text, *args, **kwargs):
+        texts.append(text)
+        return put_text(image, text, *args, **kwargs)
+
+    monkeypatch.setattr(cv2, "putText", record)
+    return texts
+
+
+def test_annotation_labels_and_crops_are_the_timeline_rows(
+    video_engine: FaceEngine, tmp_path: Path, drawn_text: list[str]
+) -> None:
+    """Nobody enrolled, a detection every 10 frames: three tracks make one unknown-1 row. Each
+    box is labelled with that row's identity and track (as the table and JSON show them), and
+    the row's crop is the only file in the crops folder."""
+    rec = Recognizer(Gallery(tmp_path / "empty.db"), video_engine)
+    crops = tmp_path / "crops"
+    result = recognize_video(CLIP, rec, every=10, annotate=tmp_path / "a.mp4", crops_dir=crops)
+    (row,) = result.appearances
+    assert row.identity == "unknown-1" and len(row.track_ids) > 1 and row.score == -1  # no one to compare with
+    assert set(drawn_text) == {f"unknown-1 #{row.track_id}"}
+    assert len(drawn_text) >= 60 and frame_count(tmp_path / "a.mp4")[0] == 80
+    assert row.crop is not None and sorted(crops.iterdir()) == [Path(row.crop)]
+    assert Path(row.crop).name == f"unknown-1-track{row.track_id:04d}.jpg" and cv2.imread(row.crop) is not None
+    assert leftovers(tmp_path) == []
+
+
+def test_stream_is_annotated_as_it_comes(video_engine: FaceEngine, tmp_path: Path, drawn_text: list[str]) -> None:
+    """A stream cannot be read twice: its boxes carry each track's name so far and its number."""
+    rec = Recognizer(Gallery(tmp_path / "empty.db"), video_engine)
+    result = recognize_video(stream_reader(), rec, every=10, annotate=tmp_path / "a.mkv")
+    assert result.annotated == str(tmp_path / "a.mkv") and frame_count(tmp_path / "a.mkv")[0] == 80
+    tracks = {t for row in result.appearances for t in row.track_ids}
+    assert drawn_text and all(re.fullmatch(r"unknown #\d+", text) for text in drawn_text)
+    assert tracks <= {int(text.split("#")[1].split()[0]) for text in drawn_text}
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["file", "stream"])
+def test_a_failed_run_leaves_earlier_outputs_untouched(video_engine: FaceEngine, tmp_path: Path, stream: bool) -> None:
+    annotated = tmp_path / "a.mp4"
+    annotated.write_bytes(b"yesterday's video")
+    rec = Recognizer(Gallery(tmp_path / "empty.db"), video_engine)
+
+    def crash(result) -> None:
+        if result.index == 40:
+            raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        recognize_video(stream_reader() if stream else CLIP, rec, annotate=annotated, on_frame=crash)
+    assert annotated.read_bytes() == b"yesterday's video" and leftovers(tmp_path) == []
+
+
+def test_timeline_files_appear_complete_or_not_at_all(tmp_path: Path) -> None:
+    from faceprint.video.pipeline import Appearance
+
+    def rows_then_crash():
+        yield Appearance("a", 1, 0.0, 1.0, 0, 30, 0.9)
+        raise OSError(28, "No space left on device")
+
+    for write, name in ((write_json, "t.json"), (write_csv, "t.csv")):
+        (tmp_path / name).write_text("yesterday's timeline")
+        with pytest.raises(OSError, match="No space left"):
+            write(rows_then_crash(), tmp_path / name)
+        assert (tmp_path / name).read_text() == "yesterday's timeline"
+    assert leftovers(tmp_path) == []
+
+
+def test_library_refuses_to_annotate_over_its_input(video_engine: FaceEngine, tmp_path: Path) -> None:
+    from faceprint.errors import FaceprintError
+
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(CLIP, clip)
+    rec = Recognizer(Gallery(tmp_path / "empty.db"), video_engine)
+    with pytest.raises(FaceprintError, match=f"annotate {clip}: is the input {clip}"):
+        recognize_video(clip, rec, annotate=clip)
+    assert clip.read_bytes() == CLIP.read_bytes()
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -357,6 +465,85 @@ def test_cli_writes_json_csv_and_annotation(lin_gallery: Path, tmp_path: Path) -
     assert "80 frames" in proc.stderr
 
 
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # an output that is the input (however spelled or linked) or another output
+        (["--annotate", "{clip}"], "--annotate {clip}: is the input {clip}"),
+        (["--annotate", "{dir}/sub/../clip.mp4"], "--annotate {dir}/sub/../clip.mp4: is the input {clip}"),
+        (["--annotate", "{dir}/link.mp4"], "--annotate {dir}/link.mp4: is the input {clip}"),
+        (["--annotate", "{dir}/hard.mp4"], "--annotate {dir}/hard.mp4: is a hard link to the input {clip}"),
+        (["--json", "{clip}"], "--json {clip}: is the input {clip}"),
+        (["--csv", "{dir}/hard.mp4"], "--csv {dir}/hard.mp4: is a hard link to the input {clip}"),
+        (["--crops", "{clip}"], "--crops {clip}: is the input {clip}"),
+        (["--json", "{dir}/t.json", "--csv", "{dir}/t.json"], "--csv {dir}/t.json: is --json {dir}/t.json"),
+        (["--annotate", "{dir}/o.mkv", "--crops", "{dir}/o.mkv"], "--crops {dir}/o.mkv: is --annotate {dir}/o.mkv"),
+        # an output that cannot be written there
+        (["--crops", "{dir}/afile"], "--crops {dir}/afile: is a file, not a folder"),
+        (["--crops", "{dir}/afile/crops"], "--crops {dir}/afile/crops: {dir}/afile is a file, not a folder"),
+        (["--json", "{dir}/afile/t.json"], "--json {dir}/afile/t.json: {dir}/afile is a file, not a folder"),
+        (["--csv", "{dir}/missing/t.csv"], "--csv {dir}/missing/t.csv: folder {dir}/missing does not exist"),
+        (["--annotate", "{dir}/missing/a.mp4"], "--annotate {dir}/missing/a.mp4: folder {dir}/missing does not exist"),
+        (["--annotate", "{dir}/afile/a.mp4"], "--annotate {dir}/afile/a.mp4: {dir}/afile is a file, not a folder"),
+        (["--json", "{dir}"], "--json {dir}: is a folder, not a file"),
+        (["--annotate", "{dir}/a.gif"], "{dir}/a.gif: annotated video must end in"),
+    ],
+    ids=["annotate", "annotate-dotdot", "annotate-symlink", "annotate-hardlink", "json", "csv-hardlink", "crops",
+         "json-is-csv", "crops-is-annotate", "crops-file", "crops-under-file", "json-under-file", "csv-no-folder",
+         "annotate-no-folder", "annotate-under-file", "json-folder", "annotate-gif"],
+)  # fmt: skip
+def test_cli_refuses_bad_outputs_in_one_line_before_writing(
+    lin_gallery: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    shutil.copy(CLIP, clip)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.mp4").symlink_to(clip)
+    (tmp_path / "hard.mp4").hardlink_to(clip)
+    (tmp_path / "afile").write_text("keep me")
+    before = sha256(clip)
+    names = {"clip": clip, "dir": tmp_path}
+    proc = faceprint(lin_gallery, str(clip), *(a.format(**names) for a in args))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert message.format(**names) in " ".join(proc.stderr.split())  # rich may wrap the line
+    assert sha256(clip) == before and (tmp_path / "afile").read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "clip.mp4", "hard.mp4", "link.mp4", "sub"]
+
+
+def test_cli_read_only_folder_is_a_one_line_error(lin_gallery: Path) -> None:
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root ignores permission bits: run as nobody
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    top = Path(tempfile.mkdtemp(prefix="faceprint-video-"))  # pytest's tmp_path is private to its user
+    folder, cache = top / "ro", top / "cache"
+    try:
+        top.chmod(0o777)  # the gallery's journal goes beside it
+        shutil.copy(lin_gallery, top / "g.db")
+        (top / "g.db").chmod(0o666)
+        cache.mkdir(mode=0o777)
+        cache.chmod(0o777)
+        folder.mkdir(mode=0o555)
+        folder.chmod(0o555)
+        env = {**os.environ, "FACEPRINT_GALLERY": str(top / "g.db"), "FACEPRINT_CACHE": str(cache), "HOME": str(cache)}
+        for option in ("--crops", "--json", "--annotate"):
+            out = folder / ("crops" if option == "--crops" else "out.mkv")
+            proc = subprocess.run(
+                [*prefix, sys.executable, "-m", "faceprint.cli", "video", str(CLIP), option, str(out)],
+                capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=300,
+            )  # fmt: skip
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert f"{option} {out}: folder {folder} is not writable" in " ".join(proc.stderr.split())
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(top)
+
+
 def test_cli_bad_inputs_fail_clearly(lin_gallery: Path, tmp_path: Path) -> None:
     text = tmp_path / "notes.mp4"
     text.write_text("not a video\n" * 100)
@@ -369,24 +556,39 @@ def test_cli_bad_inputs_fail_clearly(lin_gallery: Path, tmp_path: Path) -> None:
     proc = faceprint(lin_gallery, str(cut), "--every", "10", "--json", str(out))
     assert proc.returncode == 1 and str(cut) in proc.stderr and "truncated" in proc.stderr
     assert [r["identity"] for r in json.loads(out.read_text())] == ["lin-manuel-miranda"]  # partial results kept
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT")
 def test_cli_ctrl_c_on_a_live_source_still_writes_outputs(lin_gallery: Path, tmp_path: Path) -> None:
     out, annotated = tmp_path / "t.json", tmp_path / "a.mp4"
-    env = {**os.environ, "FACEPRINT_GALLERY": str(lin_gallery)}
+    # TTY_COMPATIBLE: rich shows its status line ("N frames | ...") on the pipe, which tells when
+    # frames are being processed (outputs only appear, complete, at the end)
+    env = {**os.environ, "FACEPRINT_GALLERY": str(lin_gallery), "TTY_COMPATIBLE": "1", "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "faceprint.cli", "video", str(CLIP), "--live", "--json", str(out), "--annotate",
          str(annotated)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
     )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while not annotated.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)  # the annotated file appears with the first processed frame
-    time.sleep(0.5)
+    stderr = bytearray()
+    processing = threading.Event()
+
+    def watch() -> None:
+        assert proc.stderr is not None
+        while chunk := os.read(proc.stderr.fileno(), 4096):
+            stderr.extend(chunk)
+            if re.search(rb"[1-9]\d* frames \|", stderr):
+                processing.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    assert processing.wait(120), stderr.decode(errors="replace")
+    time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 0, stderr  # stopping a live source is the normal way to end it
-    assert "stopped (Ctrl-C)" in stderr and "dropped" in stderr
+    proc.wait(timeout=120)
+    watcher.join(timeout=10)
+    text = stderr.decode(errors="replace")
+    assert proc.returncode == 0, text  # stopping a live source is the normal way to end it
+    assert "stopped (Ctrl-C)" in text and "dropped" in text
     json.loads(out.read_text())  # written, valid (may hold no row yet if stopped very early)
-    assert frame_count(annotated)[0] >= 1
+    assert frame_count(annotated)[0] >= 1 and leftovers(tmp_path) == []

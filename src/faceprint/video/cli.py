@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +26,14 @@ def video(
     ] = None,
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the timeline as CSV ('-': stdout).")] = None,
     annotate: Annotated[
-        Path | None, typer.Option("--annotate", help="Write a copy of the video with boxes and names (.mp4/.mkv/.avi).")
+        Path | None,
+        typer.Option(
+            "--annotate",
+            help="Write a copy of the video with each box labelled as its row, e.g. unknown-1 #4 (.mp4/.mkv/.avi).",
+        ),
     ] = None,
     crops: Annotated[
-        Path | None, typer.Option("--crops", help="Save each track's best face crop in this folder.")
+        Path | None, typer.Option("--crops", help="Save each appearance's best face crop in this folder (one per row).")
     ] = None,
     every: Annotated[
         int, typer.Option("--every", min=1, help="Run the detector every N frames; track in between.")
@@ -58,7 +63,9 @@ def video(
 
     Prints a timeline (one row per appearance), or writes it with --json/--csv. Files show a
     progress bar; live sources a status line, and Ctrl-C stops them and still writes the
-    outputs. Exits 1 when the input is unreadable or ends early (partial results are kept).
+    outputs. Exits 1 when the input is unreadable or ends early (partial results are kept),
+    2 when an output is the input, another output, or cannot be written there. Each output
+    file appears complete, or not at all.
     """
     # FFmpeg's and OpenCV's own log lines ("moov atom not found", "can't open camera by
     # index") would only repeat our error messages, less clearly
@@ -68,20 +75,27 @@ def video(
 
     from faceprint.cli import err, fail, out, progress_bar, state
     from faceprint.errors import FaceprintError, VideoError
-    from faceprint.video.output import check_output, write_csv, write_json
+    from faceprint.fileio import check_outputs
+    from faceprint.video.output import check_video_path, write_csv, write_json
     from faceprint.video.pipeline import FrameResult, recognize_video
-    from faceprint.video.reader import open_video
+    from faceprint.video.reader import describe, open_video
 
     if os.environ.get("OPENCV_LOG_LEVEL") is None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     if str(json_out) == "-" and str(csv_out) == "-":
         raise fail("--json - and --csv - cannot both write to stdout", 2)
-    # before loading the models: unwritable outputs (usage error, 2) and a bad input (1) fail at once
+    # before loading the models or opening anything for writing: an output that is the input,
+    # another output or unwritable is a usage error (2); a bad input (1) also fails at once
+    _, is_live, target = describe(source)
     try:
-        for path, is_video in ((json_out, False), (csv_out, False), (annotate, True)):
-            if path is not None:
-                check_output(path, video=is_video)
-    except VideoError as exc:
+        if annotate is not None:
+            check_video_path(annotate)
+        check_outputs(
+            [] if is_live else [str(target)],
+            {"--annotate": annotate, "--json": json_out, "--csv": csv_out, "--crops": crops},
+            folders={"--crops"},
+        )
+    except FaceprintError as exc:
         raise fail(str(exc), 2) from None
     try:
         reader = open_video(source, live)
@@ -110,27 +124,46 @@ def video(
         "threshold": threshold,
         "detect_size": detect_size,
         "crops_dir": crops,
+        "annotate": annotate,
+        "max_frames": max_frames,
     }
+    last_index = [-1]  # the last frame processed: a file's annotated copy runs to it
     try:
         if reader.live:
             columns = (SpinnerColumn(), TextColumn("{task.description}"))
             with Progress(*columns, console=err, transient=False, disable=not interactive) as progress:
                 task = progress.add_task(f"{reader.name}: waiting for frames", total=None)
-                counter = [0]
+                counter = [0, 0]  # frames processed, frames annotated
 
                 def on_live(result: FrameResult) -> None:
                     counter[0] += 1
+                    last_index[0] = result.index
                     progress.update(task, description=status(result, counter[0]))
 
-                result = recognize_video(
-                    reader, rec, annotate=annotate, max_frames=max_frames, on_frame=on_live, **options
-                )
+                def on_live_annotate() -> None:
+                    counter[1] += 1
+                    progress.update(task, description=f"annotating {annotate}: {counter[1]}/{last_index[0] + 1} frames")
+
+                result = recognize_video(reader, rec, on_frame=on_live, on_annotate=on_live_annotate, **options)
         else:
             total = reader.frame_count if max_frames is None else min(max_frames, reader.frame_count or max_frames)
-            with progress_bar(total, Path(reader.name).name, enabled=interactive) as advance:  # type: ignore[arg-type]
-                result = recognize_video(
-                    reader, rec, annotate=annotate, max_frames=max_frames, on_frame=lambda _: advance(), **options
-                )
+            # one bar for recognition, then one for drawing the annotated copy (a second read)
+            with ExitStack() as first, ExitStack() as second:
+                advance = first.enter_context(progress_bar(total, Path(reader.name).name, enabled=interactive))  # type: ignore[arg-type]
+                drawn: list[Any] = []
+
+                def on_file(result: FrameResult) -> None:
+                    last_index[0] = result.index
+                    advance()
+
+                def on_file_annotate() -> None:
+                    if not drawn:
+                        first.close()
+                        bar = progress_bar(last_index[0] + 1, f"annotating {annotate}", enabled=interactive)
+                        drawn.append(second.enter_context(bar))
+                    drawn[0]()
+
+                result = recognize_video(reader, rec, on_frame=on_file, on_annotate=on_file_annotate, **options)
     except FaceprintError as exc:
         raise fail(str(exc)) from None
     finally:
@@ -142,7 +175,7 @@ def video(
             write_json(rows, json_out)
         if csv_out is not None:
             write_csv(rows, csv_out)
-    except OSError as exc:
+    except (OSError, FaceprintError) as exc:
         raise fail(f"cannot write the timeline: {exc}") from None
     if json_out is None and csv_out is None:
         _print_table(out, rows, result.source)

@@ -13,6 +13,7 @@ one appearance.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -26,8 +27,10 @@ import cv2
 import numpy as np
 
 from faceprint.detect import Detector, get_detector
+from faceprint.draw import crop_face
 from faceprint.engine import normalize
 from faceprint.errors import VideoError
+from faceprint.fileio import atomic_write, check_outputs
 from faceprint.types import Candidate, Face
 from faceprint.video.quality import Quality, face_quality
 from faceprint.video.reader import Frame, VideoReader, VideoSource, open_video
@@ -148,7 +151,6 @@ class _TrackState:
     best_crop: np.ndarray | None = None
     last_sample_frame: int = -(10**9)
     samples_taken: int = 0
-    crop_path: str | None = None
 
 
 def _safe_name(label: str) -> str:
@@ -216,6 +218,7 @@ class VideoRecognizer:
         self._cuts = SceneCutDetector()
         self._since_detect = 10**9  # the first frame runs the detector
         self._compacted = 0  # finished tracks already compacted
+        self._crops: dict[str, tuple[int, float]] = {}  # crop file -> (track, quality) of the view in it
 
     # ------------------------------------------------------------------------- frames
     def frames(
@@ -385,7 +388,7 @@ class VideoRecognizer:
         if weight > state.best_quality:
             state.best_quality = weight
             if self.crops_dir is not None:
-                state.best_crop = _crop(bgr, box)
+                state.best_crop = crop_face(bgr, box)
         weights = np.asarray(state.weights, np.float32)
         state.template = normalize((np.stack(state.embeddings) * weights[:, None]).sum(axis=0))
         state.weight_total = float(weights.sum())
@@ -443,64 +446,79 @@ class VideoRecognizer:
 
     def timeline(self) -> list[Appearance]:
         """One row per appearance, in order of start. Call after the video ends (or at any
-        time for the timeline so far: tracks still on screen are included)."""
+        time for the timeline so far: tracks still on screen are included). With
+        ``crops_dir``, each row's best face view is saved there, one file per row."""
         rows = self._reported()
         unknown = self._unknown_labels(rows)
-        items: list[tuple[Appearance, float, _TrackState]] = []
+        items: list[tuple[Appearance, _TrackState]] = []
         for track, state in rows:
             label, score, known = (state.identity, state.score, True) if state.identity else unknown[track.id]
-            items.append(
-                (
-                    Appearance(
-                        identity=label,
-                        track_id=track.id,
-                        start_s=state.first_time,
-                        end_s=state.last_time,
-                        start_frame=track.first_frame,
-                        end_frame=track.last_frame,
-                        score=score,
-                        known=known,
-                        track_ids=[track.id],
-                    ),
-                    state.best_quality,
-                    state,
-                )
+            row = Appearance(
+                identity=label,
+                track_id=track.id,
+                start_s=state.first_time,
+                end_s=state.last_time,
+                start_frame=track.first_frame,
+                end_frame=track.last_frame,
+                score=score,
+                known=known,
+                track_ids=[track.id],
             )
-        if self.crops_dir is not None:
-            self._save_crops(items)
+            items.append((row, state))
         items.sort(key=lambda it: (it[0].start_frame, it[0].track_id))
-        merged: list[Appearance] = []
-        open_rows: dict[str, tuple[Appearance, float]] = {}  # label -> (row, best quality in it)
-        for row, quality, _ in items:
-            prev = open_rows.get(row.identity)
-            if prev is not None and row.start_s - prev[0].end_s <= self.merge_gap_s:
-                into, best = prev
+        merged: list[tuple[Appearance, int, _TrackState]] = []  # row, track of its best view, that track's state
+        open_rows: dict[str, int] = {}  # label -> its latest row in merged
+        for row, state in items:
+            j = open_rows.get(row.identity)
+            if j is not None and row.start_s - merged[j][0].end_s <= self.merge_gap_s:
+                into, _, best = merged[j]
                 into.end_s = max(into.end_s, row.end_s)
                 into.end_frame = max(into.end_frame, row.end_frame)
                 into.score = max(into.score, row.score)
                 into.track_ids.append(row.track_id)
-                if quality > best:
-                    into.crop = row.crop
-                    open_rows[row.identity] = (into, quality)
+                if state.best_quality > best.best_quality:
+                    merged[j] = (into, row.track_id, state)
                 continue
-            merged.append(row)
-            open_rows[row.identity] = (row, quality)
-        return merged
+            open_rows[row.identity] = len(merged)
+            merged.append((row, row.track_id, state))
+        if self.crops_dir is not None:
+            self._save_crops(self.crops_dir, merged)
+        return [row for row, _, _ in merged]
 
-    def _save_crops(self, items: list[tuple[Appearance, float, _TrackState]]) -> None:
-        assert self.crops_dir is not None
-        self.crops_dir.mkdir(parents=True, exist_ok=True)
-        for row, _, state in items:
+    def _save_crops(self, folder: Path, rows: list[tuple[Appearance, int, _TrackState]]) -> None:
+        """Save each row's best view as <identity>-track<row's track>.jpg. A file is rewritten
+        only when its view changed, and files of an earlier call that no row names any more
+        (a label that changed) are removed."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise VideoError(f"{folder}: is a file, not a folder (for the face crops)") from None
+        except OSError as exc:
+            raise VideoError(f"{folder}: cannot create the face crops folder: {exc.strerror or exc}") from None
+        saved: dict[str, tuple[int, float]] = {}
+        for row, track_id, state in rows:
             if state.best_crop is None:
                 continue
-            path = self.crops_dir / f"{_safe_name(row.identity)}-track{row.track_id:04d}.jpg"
-            if state.crop_path != str(path):
-                if state.crop_path is not None:  # the label changed since the last save
-                    Path(state.crop_path).unlink(missing_ok=True)
-                if not cv2.imwrite(str(path), state.best_crop):
-                    raise VideoError(f"{path}: could not write the face crop")
-                state.crop_path = str(path)
-            row.crop = state.crop_path
+            path = str(folder / f"{_safe_name(row.identity)}-track{row.track_id:04d}.jpg")
+            view = (track_id, state.best_quality)
+            if self._crops.get(path) != view:
+                _write_jpeg(path, state.best_crop)
+            saved[path] = view
+            row.crop = path
+        for stale in self._crops.keys() - saved.keys():
+            Path(stale).unlink(missing_ok=True)
+        self._crops = saved
+
+
+def _write_jpeg(path: str, image: np.ndarray) -> None:
+    ok, data = cv2.imencode(".jpg", image)
+    if not ok:
+        raise VideoError(f"{path}: could not encode the face crop")
+    try:
+        with atomic_write(path, "wb") as f:
+            f.write(data.tobytes())
+    except OSError as exc:
+        raise VideoError(f"{path}: could not write the face crop: {exc.strerror or exc}") from None
 
 
 def _video_detector(detector: Detector | str) -> Detector:
@@ -515,16 +533,6 @@ def _video_detector(detector: Detector | str) -> Detector:
     return detector
 
 
-def _crop(bgr: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.3) -> np.ndarray:
-    """The face with some context around it (a copy: the frame buffer is reused)."""
-    h, w = bgr.shape[:2]
-    left, top, right, bottom = box
-    mx, my = (right - left) * margin, (bottom - top) * margin
-    x0, y0 = max(0, int(left - mx)), max(0, int(top - my))
-    x1, y1 = min(w, int(right + mx)), min(h, int(bottom + my))
-    return bgr[y0:y1, x0:x1].copy()
-
-
 def recognize_video(
     source: VideoSource | VideoReader,
     recognizer: Recognizer,
@@ -533,49 +541,67 @@ def recognize_video(
     live: bool | None = None,
     max_frames: int | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
+    on_annotate: Callable[[], None] | None = None,
     **options: Any,
 ) -> VideoResult:
     """Process a whole video (or a stream until it ends or Ctrl-C) and return its timeline.
 
     ``options`` go to :class:`VideoRecognizer` (``every``, ``detect_size``, ``detector``,
     ``top_k``, ``threshold``, ``crops_dir``, ...). Raises :class:`VideoError` when the input
-    cannot be opened or yields no frame at all; an input that fails part way returns the
-    partial timeline with ``error`` set. A KeyboardInterrupt stops processing cleanly
-    (``interrupted`` is set) so that live streams can be ended with Ctrl-C.
+    cannot be opened or yields no frame at all, and :class:`faceprint.fileio.OutputError`
+    when ``annotate`` or ``crops_dir`` is the input or cannot be written; an input that
+    fails part way returns the partial timeline with ``error`` set. A KeyboardInterrupt
+    stops processing cleanly (``interrupted`` is set) so that live streams can be ended
+    with Ctrl-C. ``annotate`` writes the video with each track's box and timeline label: for
+    a file, on a second read once the timeline is known (``on_annotate`` is called per frame
+    written); for a camera or stream, as it is processed.
     """
-    from faceprint.video.output import AnnotationWriter, draw
+    from faceprint.video.output import AnnotationWriter, BoxLog, annotate_file, check_video_path, draw_live
 
     started = time.perf_counter()
     video = VideoRecognizer(recognizer, **options)
     reader = open_video(source, live)
-    writer: AnnotationWriter | None = None
+    try:
+        if annotate is not None:
+            check_video_path(annotate)
+        outputs = {"annotate": annotate, "crops_dir": options.get("crops_dir")}
+        check_outputs([reader.name] if reader.is_file else [], outputs, folders={"crops_dir"})
+    except BaseException:
+        reader.close()
+        raise
+    writer = AnnotationWriter(annotate, reader.fps or DEFAULT_FPS) if annotate is not None else None
+    log = BoxLog() if writer is not None and reader.is_file else None
     error: str | None = None
     interrupted = False
-    try:
-        for result in video.frames(reader, max_frames=max_frames):
-            if annotate is not None:
-                if writer is None:  # opened on the first frame: its real size, no file for a dud
-                    h, w = result.image.shape[:2]
-                    writer = AnnotationWriter(annotate, reader.fps or DEFAULT_FPS, (w, h))
-                writer.write(draw(result))
-            if on_frame is not None:
-                on_frame(result)
-    except VideoError as exc:
-        if reader.error is None or str(exc) != reader.error:
-            raise  # not the input's fault (e.g. the annotated output cannot be written)
-        error = reader.error
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        reader.close()
-        video.finish()
-        if writer is not None:
-            writer.close()
-    if video.stats.frames == 0 and error is not None:
-        raise VideoError(error)
+    with writer or contextlib.nullcontext():
+        try:
+            for result in video.frames(reader, max_frames=max_frames):
+                if log is not None:
+                    log.add(result)
+                elif writer is not None:
+                    writer.write(draw_live(result))
+                if on_frame is not None:
+                    on_frame(result)
+        except VideoError as exc:
+            if reader.error is None or str(exc) != reader.error:
+                raise  # not the input's fault
+            error = reader.error
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            reader.close()
+            video.finish()
+        if video.stats.frames == 0 and error is not None:
+            raise VideoError(error)
+        appearances = video.timeline()
+        if log is not None and writer is not None and len(log):
+            try:
+                annotate_file(reader.name, log, appearances, writer, on_annotate)
+            except KeyboardInterrupt:
+                interrupted = True  # the frames drawn so far are kept, as the timeline is
     return VideoResult(
         source=reader.name,
-        appearances=video.timeline(),
+        appearances=appearances,
         stats=video.stats,
         fps=reader.fps,
         frames_read=reader.frames_read,
@@ -583,5 +609,5 @@ def recognize_video(
         elapsed_s=time.perf_counter() - started,
         error=error,
         interrupted=interrupted,
-        annotated=str(annotate) if writer is not None else None,
+        annotated=str(annotate) if writer is not None and writer.frames else None,
     )
