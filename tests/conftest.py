@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,29 @@ from faceprint.gallery import Gallery
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
 DEMO = REPO / "demo"
+
+
+def faceprint(
+    gallery: Path,
+    *args: str,
+    check: bool = False,
+    env: dict[str, str] | None = None,
+    prefix: Sequence[str] = (),
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``faceprint`` command in a new process over ``gallery`` (``prefix``: e.g. setpriv
+    to run it as another user)."""
+    full_env = {**os.environ, "FACEPRINT_GALLERY": str(gallery), "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run(
+        [*prefix, sys.executable, "-m", "faceprint.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
 
 
 def shared_data_dir() -> Path | None:

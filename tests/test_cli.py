@@ -14,19 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO, FIXTURES
+from .conftest import DEMO, FIXTURES, faceprint
 
 PHOTOS = DEMO / "photos"
-
-
-def faceprint(gallery: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEPRINT_GALLERY": str(gallery), "COLUMNS": "200"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "faceprint.cli", *args], capture_output=True, text=True, env=env, timeout=600
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +92,7 @@ def test_verify_json_and_exit_codes(enrolled: Path) -> None:
     same = faceprint(enrolled, "verify", "--json", str(PHOTOS / "obama1.jpg"), str(DEMO / "gallery/obama/obama.jpg"))
     assert same.returncode == 0
     data = json.loads(same.stdout)
-    assert data["same"] is True and set(data) == {"same", "score", "threshold"}
+    assert data["same"] is True and set(data) == {"same", "score", "threshold", "note"} and data["note"] is None
     diff = faceprint(enrolled, "verify", "--json", str(PHOTOS / "obama1.jpg"), str(DEMO / "gallery/biden/biden.jpg"))
     assert diff.returncode == 3 and json.loads(diff.stdout)["same"] is False
     ident = faceprint(enrolled, "verify", str(PHOTOS / "johnsnow_test1.jpg"), "--identity", "kit_harington")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,15 +10,24 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.engine import FaceEngine
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, GalleryError
 from faceprint.gallery import Gallery
 from faceprint.gallery.base import Template
 from faceprint.image import ImageInput, LoadedImage, as_image, content_sha256
 from faceprint.match import DEFAULT_IDENTIFY, DEFAULT_VERIFY, decide, similarity
+from faceprint.names import validate_name
 from faceprint.pipeline import EngineSpec, ImageResult, Mode, analyze_images, image_faces, source_name
 from faceprint.types import Face, Match
 
 IDENTIFY_THRESHOLD_KEY = "threshold.identify"
+
+
+def stored_source(image: ImageInput, source: str) -> str:
+    """What the gallery records as a photo's source: an absolute path for a file (so that thumbnails
+    and listings work from any working directory), else the given name."""
+    return os.path.abspath(image) if isinstance(image, (str, os.PathLike)) else source
+
+
 VERIFY_THRESHOLD_KEY = "threshold.verify"
 
 
@@ -27,11 +37,14 @@ class EnrollResult:
     added: list[str] = field(default_factory=list)  # sources stored
     skipped: list[str] = field(default_factory=list)  # already enrolled for this person
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, message)
+    #: photos never looked at because the gallery failed (disk full, damaged file) mid-batch
+    not_attempted: list[str] = field(default_factory=list)
 
     def merge(self, other: EnrollResult) -> None:
         self.added += other.added
         self.skipped += other.skipped
         self.errors += other.errors
+        self.not_attempted += other.not_attempted
 
 
 @dataclass
@@ -39,6 +52,59 @@ class VerifyResult:
     same: bool
     score: float
     threshold: float
+    #: set when a photo had several faces: which one was compared
+    note: str | None = None
+
+
+@dataclass
+class PairResult:
+    """One pair of :func:`verify_pairs`: the result, or the error of the image that failed."""
+
+    a: str
+    b: str
+    result: VerifyResult | None
+    error: str | None = None
+    exception: FaceprintError | None = None
+
+
+def verify_pairs(
+    engine: FaceEngine,
+    pairs: Iterable[tuple[ImageInput, ImageInput]],
+    threshold: float,
+    workers: int = 1,
+    on_progress: Callable[[str, str | None], None] | None = None,
+) -> list[PairResult]:
+    """Compare the largest face of each pair's two photos. Every distinct photo is read and embedded
+    once (``workers`` processes), however many pairs it is in; a bad photo fails its pairs only."""
+    pairs = list(pairs)
+    keys = [(_key(a), _key(b)) for a, b in pairs]
+    unique: dict[object, ImageInput] = {}
+    for (a, b), (ka, kb) in zip(pairs, keys):
+        unique.setdefault(ka, a)
+        unique.setdefault(kb, b)
+    found: dict[object, ImageResult] = {}
+    outputs = analyze_images(unique.values(), engine, EngineSpec.of(engine), "largest", workers)
+    for key, out in zip(unique, outputs):
+        found[key] = out
+        if on_progress:
+            on_progress(out.source, out.error)
+    results: list[PairResult] = []
+    for ka, kb in keys:
+        a, b = found[ka], found[kb]
+        failed = a if a.error is not None else b if b.error is not None else None
+        if failed is not None:
+            results.append(PairResult(a.source, b.source, None, failed.error, failed.exception))
+            continue
+        score = float(similarity(a.faces[0].embedding, b.faces[0].embedding)[0, 0])  # type: ignore[arg-type]
+        crowded = [f"{r.source} has {r.found} faces" for r in (a, b) if r.found > 1]
+        note = "; ".join(crowded) + ": compared the largest" if crowded else None
+        results.append(PairResult(a.source, b.source, VerifyResult(score >= threshold, score, threshold, note)))
+    return results
+
+
+def _key(image: ImageInput) -> object:
+    """Identity of an input for de-duplication: a path by name, anything else by object."""
+    return os.path.abspath(image) if isinstance(image, (str, os.PathLike)) else id(image)
 
 
 class Recognizer:
@@ -51,6 +117,24 @@ class Recognizer:
     @property
     def model(self) -> str:
         return self.engine.info.template_model
+
+    def model_mismatch(self) -> str | None:
+        """Why a gallery with people would find nobody: its templates were made with another model
+        setting than this engine's (None when the engine's model has templates, or there are none)."""
+        if self.gallery.store.identity_count(self.model) > 0:
+            return None
+        others = self.gallery.store.models()
+        if not others:
+            return None
+        hint = ""
+        if all(m.endswith("+flip") for m in others) and not self.model.endswith("+flip"):
+            hint = " (drop --no-flip)"
+        elif self.model.endswith("+flip") and all(m == self.model.removesuffix("+flip") for m in others):
+            hint = " (add --no-flip)"
+        return (
+            f"the gallery's templates were made with model {', '.join(others)}, but the current settings "
+            f"make {self.model}: their scores cannot be compared{hint}"
+        )
 
     # thresholds ---------------------------------------------------------------------
     @property
@@ -93,7 +177,12 @@ class Recognizer:
         on_progress: Callable[[str, str | None], None] | None = None,
         workers: int = 1,
     ) -> list[EnrollResult]:
-        """Enrol several people in one pass over all their photos (``workers`` processes)."""
+        """Enrol several people in one pass over all their photos (``workers`` processes).
+
+        Every name is checked first (InvalidNameError before any photo is read). A gallery failure
+        (disk full, read-only, damaged file) stops the batch: the photo in hand gets the error, the
+        rest are listed in ``not_attempted``, and what was stored before stays stored."""
+        jobs = [(validate_name(name), images) for name, images in jobs]
         results: list[EnrollResult] = []
         todo: list[tuple[EnrollResult, ImageInput]] = []
         for name, images in jobs:
@@ -110,18 +199,33 @@ class Recognizer:
                     todo.append((result, image))
         mode: Mode = "largest" if largest else "single"
         outputs = analyze_images((image for _, image in todo), self.engine, EngineSpec.of(self.engine), mode, workers)
-        for (result, _), out in zip(todo, outputs):
-            if out.error is not None:
-                result.errors.append((out.source, out.error))
-            else:
-                try:
-                    stored = self.store_face(result.name, out.faces[0], out.source, out.sha256)  # type: ignore[arg-type]
-                except FaceprintError as exc:
-                    result.errors.append((out.source, str(exc)))
+        done = 0
+        try:
+            for (result, image), out in zip(todo, outputs):
+                done += 1
+                if out.error is not None:
+                    result.errors.append((out.source, out.error))
                 else:
-                    (result.added if stored else result.skipped).append(out.source)
-            if on_progress:
-                on_progress(out.source, out.error)
+                    try:
+                        stored = self.store_face(
+                            result.name,
+                            out.faces[0],
+                            stored_source(image, out.source),
+                            out.sha256,  # type: ignore[arg-type]
+                        )
+                    except GalleryError as exc:
+                        result.errors.append((out.source, str(exc)))
+                        break
+                    except FaceprintError as exc:
+                        result.errors.append((out.source, str(exc)))
+                    else:
+                        (result.added if stored else result.skipped).append(out.source)
+                if on_progress:
+                    on_progress(out.source, out.error)
+        finally:
+            outputs.close()  # stops the worker processes when the loop ends early
+        for result, image in todo[done:]:
+            result.not_attempted.append(source_name(image))
         return results
 
     def store_face(self, name: str, face: Face, source: str, file_sha256: str, create: bool = True) -> bool:
@@ -165,11 +269,11 @@ class Recognizer:
     # verification -----------------------------------------------------------------------
     def verify(self, a: ImageInput, b: ImageInput, threshold: float | None = None) -> VerifyResult:
         """Are the (largest) faces in two photos the same person?"""
-        _, fa = self.single_face(a, largest=True)
-        _, fb = self.single_face(b, largest=True)
-        score = float(similarity(fa.embedding, fb.embedding)[0, 0])  # type: ignore[arg-type]
         threshold = self.verify_threshold if threshold is None else threshold
-        return VerifyResult(score >= threshold, score, threshold)
+        (pair,) = verify_pairs(self.engine, [(a, b)], threshold)
+        if pair.error is not None:
+            raise pair.exception or FaceprintError(pair.error)
+        return pair.result  # type: ignore[return-value]
 
     def verify_identity(self, image: ImageInput, name: str, threshold: float | None = None) -> VerifyResult:
         """Is the (largest) face in the photo the enrolled person ``name``?"""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,9 +25,21 @@ Root = Annotated[
 Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 Workers = Annotated[
     int | None,
-    typer.Option("--workers", "-w", min=1, help="Processes computing templates (default: the global -w, else 1)."),
+    typer.Option(
+        "--workers", "-w", min=1, help="Processes computing templates (default: the global -w, else one per core)."
+    ),
 ]
-Fallback = Annotated[str, typer.Option("--fallback", help=FALLBACK_HELP)]
+
+
+class FallbackMode(StrEnum):
+    """faceprint.evaluate.extract.FALLBACKS, as choices (extract loads numpy: not at start-up)."""
+
+    retry = "retry"
+    centre = "centre"
+    none = "none"
+
+
+Fallback = Annotated[FallbackMode, typer.Option("--fallback", help=FALLBACK_HELP)]
 UseCache = Annotated[
     bool,
     typer.Option("--cache/--no-cache", help="Reuse templates cached by file content (faceprint cache dir)."),
@@ -42,22 +55,21 @@ MinPhotos = Annotated[
 ]
 
 
-def _extractor(fallback: str) -> Any:
+def _extractor(fallback: FallbackMode) -> Any:
     """The engine named by the global options, built only if a template must be computed."""
-    from faceprint.cli import fail, state
+    from faceprint.cli import state
     from faceprint.evaluate.extract import FALLBACKS, TemplateExtractor
     from faceprint.pipeline import EngineSpec
 
-    if fallback not in FALLBACKS:
-        raise fail(f"--fallback must be one of {', '.join(FALLBACKS)}", 2)
-    return TemplateExtractor(EngineSpec(state.detector, state.embedder, state.flip), fallback)
+    assert fallback.value in FALLBACKS
+    return TemplateExtractor(EngineSpec(state.detector, state.embedder, state.flip), fallback.value)
 
 
 def _workers(n: int | None) -> int:
-    """This command's --workers, else the global ``faceprint -w``, else 1 (the CPU may be shared)."""
+    """This command's --workers, else the global ``faceprint -w``, else one per core, as every batch."""
     from faceprint.cli import state
 
-    return n or getattr(state, "workers", None) or 1
+    return n or state.n_workers(1_000_000)
 
 
 def _cache(use: bool) -> Any:
@@ -116,7 +128,7 @@ def lfw_command(
     as_json: Json = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the ROC curve to this PNG.")] = None,
     workers: Workers = None,
-    fallback: Fallback = "retry",
+    fallback: Fallback = FallbackMode.retry,
     use_cache: UseCache = True,
     limit: Annotated[
         int | None, typer.Option("--limit", min=2, help="Use about this many pairs (balanced), for a quick check.")
@@ -180,7 +192,7 @@ def identification_command(
     as_json: Json = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write the DET and CMC curves to this PNG.")] = None,
     workers: Workers = None,
-    fallback: Fallback = "retry",
+    fallback: Fallback = FallbackMode.retry,
     use_cache: UseCache = True,
 ) -> None:
     """1:N identification on ROOT/<identity>/<images>: closed-set rank-1/rank-5 and open-set
@@ -243,7 +255,7 @@ def calibrate_command(
     seed: Seed = 0,
     min_photos: MinPhotos = None,
     workers: Workers = None,
-    fallback: Fallback = "retry",
+    fallback: Fallback = FallbackMode.retry,
     use_cache: UseCache = True,
     as_json: Json = False,
 ) -> None:
@@ -297,7 +309,7 @@ def calibrate_command(
                 "genuine_pairs": int(genuine.size),
                 "impostor_pairs": int(impostor.size),
                 "no_face_images": stats.as_dict()["no_face"],
-                "fallback": fallback,
+                "fallback": fallback.value,
                 "date": date,
             }
         else:
@@ -336,12 +348,12 @@ def calibrate_command(
                 "probes": len(split.probes),
                 "unknown_probes": len(split.unknown),
                 "no_face_images": stats.as_dict()["no_face"],
-                "fallback": fallback,
+                "fallback": fallback.value,
                 "date": date,
             }
     except FaceprintError as exc:
         raise fail(str(exc)) from None
-    gallery = state.open_gallery()
+    gallery = state.open_gallery(create=True)  # a threshold may be stored before anyone is enrolled
     gallery.set_setting(key, value)
     where = str(gallery.store.path)
     gallery.close()

@@ -214,6 +214,8 @@ def plot_det_cmc(report: IdentificationReport, path: str | Path, max_rank: int =
         det.step(np.maximum(curve.fpir, floor), np.maximum(curve.fnir, 1e-4), where="post")
         for fpir in FPIRS:
             key = f"{fpir:.0e}".replace("e-0", "e-")
+            if fpir < floor or not np.isfinite(s[f"dir_at_fpir_{key}"]):
+                continue  # off the axis: too few unknown probes to measure it
             det.plot([fpir], [max(1 - s[f"dir_at_fpir_{key}"], 1e-4)], "o",
                      label=f"DIR {s[f'dir_at_fpir_{key}']:.3f} @ FPIR {fpir:g}")  # fmt: skip
         det.set_xscale("log")

@@ -245,8 +245,9 @@ def _extract_summary(stats: ExtractStats) -> dict[str, Any]:
     return stats.as_dict()
 
 
-def plot_roc(report: VerificationReport, path: str | Path, title: str = "LFW verification") -> None:
-    """ROC with a log FAR axis and the TAR@FAR operating points marked (matplotlib, Agg)."""
+def plot_roc(report: VerificationReport, path: str | Path, title: str = "LFW verification") -> list[str]:
+    """ROC with a log FAR axis and the TAR@FAR operating points marked (matplotlib, Agg); returns
+    the legend's entries."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -258,6 +259,8 @@ def plot_roc(report: VerificationReport, path: str | Path, title: str = "LFW ver
     ax.step(np.maximum(roc.far, floor), roc.tar, where="post", label=f"{s['model']} (AUC {s['auc']:.4f})")
     for far in FARS:
         key = f"{far:.0e}".replace("e-0", "e-")
+        if far < floor or not np.isfinite(s[f"tar_at_far_{key}"]):
+            continue  # an operating point below what the impostor pairs can resolve is off the axis
         ax.plot([far], [s[f"tar_at_far_{key}"]], "o", label=f"TAR {s[f'tar_at_far_{key}']:.3f} @ FAR {far:g}")
     ax.set_xscale("log")
     ax.set_xlim(floor, 1)
@@ -266,7 +269,8 @@ def plot_roc(report: VerificationReport, path: str | Path, title: str = "LFW ver
     acc = f"accuracy {100 * s['accuracy_mean']:.2f}% ± {100 * s['accuracy_std']:.2f}"
     ax.set_title(f"{title}: {s['pairs']} pairs, {acc}", fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    legend = ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return [t.get_text() for t in legend.get_texts()]
