@@ -190,3 +190,10 @@ def test_identify_annotate_never_overwrites_an_input(enrolled: Path, tmp_path: P
     blocker.write_text("x")
     bad = faceprint(enrolled, "identify", "--crops", str(blocker), str(photo))
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_evaluate_uses_every_core_by_default() -> None:
+    from faceprint.evaluate.cli import _workers
+    from faceprint.pipeline import default_workers
+
+    assert _workers(None) == default_workers(1_000_000) and _workers(3) == 3
