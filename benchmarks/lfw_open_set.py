@@ -75,9 +75,17 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true", help="use DevTrain people and print the thresholds")
     ap.add_argument("--compare", action="store_true", help="compare identity scoring rules")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--workers", type=int, default=1, help="enrolment worker processes")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--embedder", default="onnx")
     ap.add_argument("--detector", default=None, help="default: the library default")
+    ap.add_argument(
+        "--enrol",
+        choices=("plain", "largest"),
+        default="plain",
+        help="plain: as `faceprint enroll DIR` does (the subject of a group photo chosen, or the photo refused); "
+        "largest: as --largest",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     if not args.lfw.is_dir():
@@ -95,9 +103,9 @@ def main() -> None:
 
     t0 = time.perf_counter()
     n_enrol = sum(len(v) for v in enrol.values())
-    enrol_failures = 0
-    for name, photos in enrol.items():
-        enrol_failures += len(rec.enroll(name, photos, largest=True).errors)
+    results_enrol = rec.enroll_many(list(enrol.items()), largest=args.enrol == "largest", workers=args.workers)
+    enrol_failures = sum(len(r.errors) for r in results_enrol)
+    subject_chosen = sum(len(r.chosen) for r in results_enrol)
     t_enrol = time.perf_counter() - t0
 
     model = rec.model
@@ -160,7 +168,9 @@ def main() -> None:
         "seed": args.seed,
         "enrolled_people": len(enrol),
         "enrol_photos": n_enrol,
+        "enrol_mode": args.enrol,
         "enrol_failures": enrol_failures,
+        "group_photos_subject_chosen": subject_chosen,
         "probes_of_unenrolled_people_dropped": len(dropped),
         "probes": len(probes),
         "unknown_probes": len(unknown),

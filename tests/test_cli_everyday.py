@@ -193,7 +193,7 @@ def test_identify_annotate_never_overwrites_an_input(enrolled: Path, tmp_path: P
 
 
 def test_evaluate_uses_every_core_by_default() -> None:
-    from faceprint.evaluate.cli import _workers
+    from faceprint.cli.evaluate import _workers
     from faceprint.pipeline import default_workers
 
     assert _workers(None) == default_workers(1_000_000) and _workers(3) == 3

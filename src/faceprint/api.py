@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.engine import FaceEngine
-from faceprint.errors import FaceprintError, GalleryError
+from faceprint.errors import FaceprintError, GalleryError, MultipleFacesError, UnknownIdentityError
 from faceprint.gallery import Gallery
 from faceprint.gallery.base import Template
 from faceprint.image import ImageInput, LoadedImage, as_image, content_sha256
 from faceprint.match import DEFAULT_IDENTIFY, DEFAULT_VERIFY, decide, similarity
 from faceprint.names import validate_name
 from faceprint.pipeline import EngineSpec, ImageResult, Mode, analyze_images, image_faces, source_name
+from faceprint.subject import choose_subject
 from faceprint.types import Face, Match
 
 IDENTIFY_THRESHOLD_KEY = "threshold.identify"
@@ -39,12 +40,15 @@ class EnrollResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (source, message)
     #: photos never looked at because the gallery failed (disk full, damaged file) mid-batch
     not_attempted: list[str] = field(default_factory=list)
+    #: (source, face box, why) for each photo with several faces whose subject was chosen
+    chosen: list[tuple[str, tuple[int, int, int, int], str]] = field(default_factory=list)
 
     def merge(self, other: EnrollResult) -> None:
         self.added += other.added
         self.skipped += other.skipped
         self.errors += other.errors
         self.not_attempted += other.not_attempted
+        self.chosen += other.chosen
 
 
 @dataclass
@@ -197,36 +201,72 @@ class Recognizer:
                         on_progress(source_name(image), None)
                 else:
                     todo.append((result, image))
-        mode: Mode = "largest" if largest else "single"
+        mode: Mode = "largest" if largest else "subject"
         outputs = analyze_images((image for _, image in todo), self.engine, EngineSpec.of(self.engine), mode, workers)
         done = 0
+        # a person's group photos wait until their other photos are in: those tell which face is theirs
+        waiting: list[tuple[EnrollResult, ImageInput, ImageResult]] = []
         try:
             for (result, image), out in zip(todo, outputs):
+                if waiting and waiting[0][0] is not result:
+                    self._settle(waiting)
                 done += 1
-                if out.error is not None:
-                    result.errors.append((out.source, out.error))
-                else:
-                    try:
-                        stored = self.store_face(
-                            result.name,
-                            out.faces[0],
-                            stored_source(image, out.source),
-                            out.sha256,  # type: ignore[arg-type]
-                        )
-                    except GalleryError as exc:
-                        result.errors.append((out.source, str(exc)))
-                        break
-                    except FaceprintError as exc:
-                        result.errors.append((out.source, str(exc)))
-                    else:
-                        (result.added if stored else result.skipped).append(out.source)
                 if on_progress:
                     on_progress(out.source, out.error)
+                if out.error is not None:
+                    result.errors.append((out.source, out.error))
+                elif len(out.faces) > 1:
+                    waiting.append((result, image, out))
+                else:
+                    self._store_photo(result, image, out, out.faces[0])
+            self._settle(waiting)
+        except GalleryError as exc:
+            # _store_photo recorded it on the photo in hand; a failed read has no photo of its own
+            if not any(str(exc) == m for r in results for _, m in r.errors):
+                (waiting[0][0] if waiting else results[-1]).errors.append((str(self.gallery.store.path), str(exc)))
         finally:
             outputs.close()  # stops the worker processes when the loop ends early
-        for result, image in todo[done:]:
+        for result, image in [(r, i) for r, i, _ in waiting] + todo[done:]:
             result.not_attempted.append(source_name(image))
         return results
+
+    def _store_photo(self, result: EnrollResult, image: ImageInput, out: ImageResult, face: Face) -> None:
+        """Store one photo's chosen face; a gallery failure is recorded and raised (it ends the batch)."""
+        try:
+            stored = self.store_face(result.name, face, stored_source(image, out.source), out.sha256)  # type: ignore[arg-type]
+        except GalleryError as exc:
+            result.errors.append((out.source, str(exc)))
+            raise
+        except FaceprintError as exc:
+            result.errors.append((out.source, str(exc)))
+        else:
+            (result.added if stored else result.skipped).append(out.source)
+
+    def _references(self, name: str) -> np.ndarray | None:
+        """The person's stored templates of this engine's model (None for a new person)."""
+        try:
+            vectors = [t.embedding for t in self.gallery.templates(name) if t.model == self.model]
+        except UnknownIdentityError:
+            return None
+        return np.stack(vectors) if vectors else None
+
+    def _settle(self, waiting: list[tuple[EnrollResult, ImageInput, ImageResult]]) -> None:
+        """Choose and store the subject of each waiting group photo of one person (then empties the list)."""
+        if not waiting:
+            return
+        references = self._references(waiting[0][0].name)
+        candidates = [np.stack([f.embedding for f in out.faces]) for _, _, out in waiting]  # type: ignore[misc]
+        for k in range(len(candidates)):
+            result, image, out = waiting.pop(0)  # what is left is what a gallery failure leaves undone
+            others = [c for j, c in enumerate(candidates) if j != k]
+            try:
+                choice = choose_subject(out.faces, out.size or (0, 0), references, others, out.source)
+            except MultipleFacesError as exc:
+                result.errors.append((out.source, str(exc)))
+                continue
+            face = out.faces[choice.index]
+            result.chosen.append((out.source, face.box, f"{choice.reason} ({choice.detail})"))
+            self._store_photo(result, image, out, face)
 
     def store_face(self, name: str, face: Face, source: str, file_sha256: str, create: bool = True) -> bool:
         """Store one embedded face as a template of ``name``; False if that photo was already

@@ -36,8 +36,9 @@ from faceprint.image import ImageInput, LoadedImage, as_image
 from faceprint.types import Face
 
 #: "all" faces with templates; "single" exactly one face (else an error); "largest" the largest
-#: face; "detect" all faces without templates
-Mode = Literal["all", "single", "largest", "detect"]
+#: face; "subject" all faces with templates, at least one (else an error), for the enrolment's
+#: subject choice; "detect" all faces without templates
+Mode = Literal["all", "single", "largest", "subject", "detect"]
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -84,6 +85,8 @@ class ImageResult:
     exception: FaceprintError | None = None
     #: faces the detector found, before ``mode`` kept some (e.g. "largest" of a group photo)
     found: int = 0
+    #: (width, height) of the decoded image
+    size: tuple[int, int] | None = None
 
 
 def source_name(image: ImageInput) -> str:
@@ -112,7 +115,8 @@ def image_faces(
                 f"{loaded.source}: {len(faces)} faces found where one person was expected "
                 "(crop the photo, or use --largest to take the largest face)"
             )
-        faces = faces[:1]  # the engine returns the largest first
+        if mode != "subject":
+            faces = faces[:1]  # the engine returns the largest first
     return engine.embed(loaded.pixels, faces)
 
 
@@ -122,7 +126,10 @@ def analyze_image(engine: FaceEngine, image: ImageInput, mode: Mode = "all") -> 
         loaded = as_image(image)
         found: list[int] = []
         faces = image_faces(engine, loaded, mode, found)
-        return ImageResult(loaded.source, loaded.sha256, faces, found=found[0] if found else len(faces))
+        height, width = loaded.pixels.shape[:2]
+        return ImageResult(
+            loaded.source, loaded.sha256, faces, found=found[0] if found else len(faces), size=(width, height)
+        )
     except FaceprintError as exc:
         return ImageResult(source_name(image), None, [], str(exc), exc)
 

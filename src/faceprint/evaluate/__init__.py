@@ -5,5 +5,5 @@
 - :mod:`faceprint.evaluate.identification`: folder-per-identity gallery/probe splits
 - :mod:`faceprint.evaluate.extract`: one template per benchmark image (centre face, fallbacks)
 - :mod:`faceprint.evaluate.cache`: templates cached by file content and pipeline
-- :mod:`faceprint.evaluate.cli`: ``faceprint evaluate ...`` and ``faceprint calibrate``
+- :mod:`faceprint.cli.evaluate`: ``faceprint evaluate ...`` and ``faceprint calibrate``
 """

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import sys
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from faceprint.cli import common as core
 from faceprint.settings import MAX_PIXELS
 
 
@@ -31,24 +31,10 @@ class LogLevel(StrEnum):
     debug = "debug"
 
 
-_core_module: Any = None
-
-
-def _core() -> Any:
-    """The main CLI module (its ``state``, ``out``, ``err``, ``fail``), found by register(): it may
-    run as ``__main__`` (python -m faceprint.cli), where importing faceprint.cli would give a
-    second copy whose ``state`` the global options never reach."""
-    if _core_module is None:
-        from faceprint import cli
-
-        return cli
-    return _core_module
-
-
 def _key_store(create: bool = False) -> Any:
     from faceprint.server.store import ServerStore
 
-    return ServerStore(_core().state.open_gallery(create).store.path)
+    return ServerStore(core.state.open_gallery(create).store.path)
 
 
 def serve(
@@ -70,7 +56,6 @@ def serve(
     log_level: Annotated[LogLevel, typer.Option(help="uvicorn log level.")] = LogLevel.info,
 ) -> None:
     """Serve the REST API (/v1, docs at /docs) and the web page (/) over the gallery."""
-    core = _core()
     try:
         import uvicorn
 
@@ -113,7 +98,6 @@ def keys_create(
 ) -> None:
     """Create a key and print it (once: only its hash is stored)."""
     secret, key = _key_store(create=True).create_key(role.value, name)
-    core = _core()
     core.err.print(f"created {key.role} key {key.id}{f' ({key.name})' if key.name else ''}; it is shown only now:")
     core.out.print(secret)
 
@@ -122,7 +106,6 @@ def keys_create(
 def keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List keys (never the keys themselves: their first characters only)."""
     keys = _key_store().list_keys()
-    core = _core()
     if as_json:
         core.emit(
             {
@@ -162,7 +145,6 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="The ke
     """Revoke a key: a running server refuses it from the next request on."""
     from faceprint.errors import FaceprintError
 
-    core = _core()
     try:
         key = _key_store().revoke_key(key_id)
     except FaceprintError as exc:
@@ -172,10 +154,5 @@ def keys_revoke(key_id: Annotated[int, typer.Argument(metavar="ID", help="The ke
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``keys`` group to the main ``faceprint`` command."""
-    global _core_module
-    for module in (sys.modules.get("__main__"), sys.modules.get("faceprint.cli")):
-        if module is not None and getattr(module, "app", None) is app:
-            _core_module = module
-            break
     app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")

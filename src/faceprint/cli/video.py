@@ -73,7 +73,7 @@ def video(
     import cv2.utils.logging
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    from faceprint.cli import err, fail, out, progress_bar, state
+    from faceprint.cli.common import err, fail, out, progress_bar, state
     from faceprint.errors import FaceprintError, VideoError
     from faceprint.fileio import check_outputs
     from faceprint.video.output import check_video_path, write_csv, write_json

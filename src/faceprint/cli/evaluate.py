@@ -57,7 +57,7 @@ MinPhotos = Annotated[
 
 def _extractor(fallback: FallbackMode) -> Any:
     """The engine named by the global options, built only if a template must be computed."""
-    from faceprint.cli import state
+    from faceprint.cli.common import state
     from faceprint.evaluate.extract import FALLBACKS, TemplateExtractor
     from faceprint.pipeline import EngineSpec
 
@@ -67,7 +67,7 @@ def _extractor(fallback: FallbackMode) -> Any:
 
 def _workers(n: int | None) -> int:
     """This command's --workers, else the global ``faceprint -w``, else one per core, as every batch."""
-    from faceprint.cli import state
+    from faceprint.cli.common import state
 
     return n or state.n_workers(1_000_000)
 
@@ -79,7 +79,7 @@ def _cache(use: bool) -> Any:
 
 
 def _pairs(root: Path, pairs: Path | None) -> Any:
-    from faceprint.cli import fail
+    from faceprint.cli.common import fail
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.lfw import parse_pairs
 
@@ -97,7 +97,7 @@ def _pct(x: float) -> str:
 
 
 def _print_summary(rows: list[tuple[str, str]], warnings: list[str]) -> None:
-    from faceprint.cli import err, out
+    from faceprint.cli.common import err, out
 
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -136,7 +136,7 @@ def lfw_command(
 ) -> None:
     """LFW verification, the standard protocol: 10-fold accuracy (threshold chosen on 9 folds),
     ROC AUC, TAR at FAR 1e-2 / 1e-3 and EER over every pair of a pairs file."""
-    from faceprint.cli import emit, fail, progress_bar
+    from faceprint.cli.common import emit, fail, progress_bar
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.lfw import evaluate_pairs, pair_images, plot_roc
 
@@ -197,7 +197,7 @@ def identification_command(
 ) -> None:
     """1:N identification on ROOT/<identity>/<images>: closed-set rank-1/rank-5 and open-set
     DIR at FPIR 1e-2 / 1e-1, with unknown identities held out (seeded split)."""
-    from faceprint.cli import emit, fail, progress_bar
+    from faceprint.cli.common import emit, fail, progress_bar
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.identification import evaluate_identification, list_identities, make_split, plot_det_cmc
 
@@ -262,7 +262,7 @@ def calibrate_command(
     """Choose the decision threshold for a target error rate on labelled data and store it in
     the gallery, where `identify` and `verify` pick it up. Needs about 10/FAR impostor trials."""
     from faceprint.api import IDENTIFY_THRESHOLD_KEY, VERIFY_THRESHOLD_KEY
-    from faceprint.cli import emit, fail, out, progress_bar, state
+    from faceprint.cli.common import emit, fail, out, progress_bar, state
     from faceprint.errors import FaceprintError
     from faceprint.evaluate import metrics
     from faceprint.evaluate.extract import compute_templates

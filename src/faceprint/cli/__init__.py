@@ -1,0 +1,115 @@
+"""The ``faceprint`` command: the root app with the global options, and the command groups, one
+module each (:mod:`~faceprint.cli.gallery`, :mod:`~faceprint.cli.recognize`, :mod:`~faceprint.cli.video`,
+:mod:`~faceprint.cli.evaluate`, :mod:`~faceprint.cli.serve`), which share :mod:`faceprint.cli.common`.
+
+Heavy libraries (models, numpy work, the web stack) load inside the commands, so ``faceprint --help``
+stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from faceprint import __version__, settings
+from faceprint.cli import evaluate, gallery, recognize, serve, video
+from faceprint.cli.common import (
+    DEFAULT_DETECTOR_CHOICE,
+    DetectorName,
+    EmbedderName,
+    State,
+    err,
+    fail,
+    out,
+    state,
+)
+from faceprint.errors import FaceprintError
+
+app = typer.Typer(
+    name="faceprint",
+    help="Face recognition: enrol people into a gallery, identify and verify faces in photos.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,  # plain help: no "<bool>" after flags, sentences wrap between words
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"faceprint {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    gallery: Annotated[
+        Path | None,
+        typer.Option(
+            "--gallery",
+            "-g",
+            envvar="FACEPRINT_GALLERY",
+            help="Gallery file (default: $FACEPRINT_GALLERY or ~/.local/share/faceprint/gallery.db).",
+        ),
+    ] = None,
+    detector: Annotated[
+        DetectorName,  # type: ignore[valid-type]
+        typer.Option(help="Face detector: blazeface (default), hog (dlib) or cnn (dlib MMOD, slow on CPU)."),
+    ] = DEFAULT_DETECTOR_CHOICE,
+    embedder: Annotated[
+        EmbedderName, typer.Option(help="Embedding backend: onnx (fast) or dlib (reference).")
+    ] = EmbedderName.onnx,
+    flip: Annotated[bool, typer.Option(help="Average each face's template with its mirror image's.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, max=256, help="Worker processes for batches (default: one per core)."),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    try:
+        settings.check()  # every FACEPRINT_* value, before any work
+    except FaceprintError as exc:
+        raise fail(str(exc), 2) from None
+    state.gallery = gallery
+    state.detector = str(detector.value)
+    state.embedder = str(embedder.value)
+    state.flip = flip
+    state.workers = workers
+
+
+for _group in (gallery, recognize, video, evaluate, serve):
+    _group.register(app)
+
+
+def run() -> None:
+    from faceprint.pipeline import Terminated
+
+    try:
+        app()
+    except FaceprintError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        sys.exit(1)
+    except Terminated:  # SIGTERM: the workers are already stopped
+        err.print("terminated")
+        sys.exit(143)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except SystemExit as exc:
+        if exc.code == 130:  # typer turns Ctrl-C into a silent exit 130
+            err.print("interrupted")
+        raise
+
+
+if __name__ == "__main__":
+    run()
+
+
+__all__ = ["State", "app", "main", "run", "state"]
