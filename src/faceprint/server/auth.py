@@ -1,6 +1,7 @@
 """API-key authentication: ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``; two roles.
 
-Routes declare the role they need with :data:`ReadKey` or :data:`AdminKey`. The service's
+Routes declare the role they need with :data:`ReadKey` or :data:`AdminKey` (or a router, for all
+its routes, with ``dependencies=[Depends(RequireRole(...))]``). The service's
 GuardMiddleware reads that declaration (:func:`route_role`) and checks the key before a byte of
 the body is read, so an anonymous upload costs the server nothing; the dependency then reuses
 the key it found, and checks on its own where no guard ran.

@@ -11,21 +11,23 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Response
 from pydantic import BaseModel, Field
 
+from faceprint.api import Recognizer
 from faceprint.errors import FaceprintError, PhotoNotFoundError
 from faceprint.gallery.base import Template
 from faceprint.names import shown
 from faceprint.server.auth import AdminKey, ReadKey
-from faceprint.server.schemas import Box, ErrorResponse, NameParam
+from faceprint.server.deps import ImagesDep, RecognizerDep
+from faceprint.server.errors import ERROR
+from faceprint.server.schemas import Box, NameParam
 from faceprint.server.store import file_thumbnail
 
 router = APIRouter(prefix="/v1/identities/{name}/photos", tags=["photos"])
 
 PhotoId = Annotated[int, Path(ge=1, le=2**62, description="The photo's id, from GET .../photos.")]
-_E = {"model": ErrorResponse}
-ERRORS: dict[int | str, dict[str, Any]] = {401: _E, 403: _E, 404: _E, 422: _E}
+ERRORS: dict[int | str, dict[str, Any]] = {401: ERROR, 403: ERROR, 404: ERROR, 422: ERROR}
 
 
 class PhotoOut(BaseModel):
@@ -72,24 +74,24 @@ def photo_out(t: Template) -> PhotoOut:
     )
 
 
-def _photo(request: Request, name: str, photo_id: int) -> Template:
-    for t in request.app.state.recognizer.gallery.templates(name):  # UnknownIdentityError: 404
+def _photo(rec: Recognizer, name: str, photo_id: int) -> Template:
+    for t in rec.gallery.templates(name):  # UnknownIdentityError: 404
         if t.id == photo_id:
             return t
     raise PhotoNotFoundError(f"{shown(name.strip())} has no photo with id {photo_id}")
 
 
 @router.get("", response_model=PhotoList, responses=ERRORS)
-def list_photos(name: NameParam, request: Request, _: ReadKey) -> PhotoList:
+def list_photos(name: NameParam, _: ReadKey, rec: RecognizerDep) -> PhotoList:
     """The person's photos: one entry per enrolled face, oldest first."""
-    gallery = request.app.state.recognizer.gallery
+    gallery = rec.gallery
     return PhotoList(identity=gallery.get_identity(name).name, photos=[photo_out(t) for t in gallery.templates(name)])
 
 
 @router.delete("/{photo_id}", response_model=PhotoDeleted, responses=ERRORS)
-def delete_photo(name: NameParam, photo_id: PhotoId, request: Request, _: AdminKey) -> PhotoDeleted:
+def delete_photo(name: NameParam, photo_id: PhotoId, _: AdminKey, rec: RecognizerDep) -> PhotoDeleted:
     """Remove one photo's template (the person stays, with their other photos)."""
-    gallery = request.app.state.recognizer.gallery
+    gallery = rec.gallery
     removed = gallery.remove_template(name, photo_id)
     ident = gallery.get_identity(name)
     return PhotoDeleted(identity=ident.name, photo=photo_out(removed), templates=ident.templates)
@@ -100,15 +102,15 @@ def delete_photo(name: NameParam, photo_id: PhotoId, request: Request, _: AdminK
     response_class=Response,
     responses={200: {"content": {"image/jpeg": {}}}, **ERRORS},
 )
-def photo_thumbnail(name: NameParam, photo_id: PhotoId, request: Request, _: ReadKey) -> Response:
+def photo_thumbnail(name: NameParam, photo_id: PhotoId, _: ReadKey, rec: RecognizerDep, images: ImagesDep) -> Response:
     """A small JPEG of this photo's face, cut from its file (photos enrolled from files only)."""
-    t = _photo(request, name, photo_id)
+    t = _photo(rec, name, photo_id)
     path = _readable(t)
     jpeg = None
     if path is not None:
         try:
-            with request.app.state.image_slots:
-                jpeg = file_thumbnail(request.app.state.images, path, t.box)
+            with images.slots:
+                jpeg = file_thumbnail(images.reader, path, t.box)
         except FaceprintError:
             jpeg = None
     if jpeg is None:
