@@ -273,17 +273,21 @@ def test_enrol_reports_each_file(enrolled: None, admin: httpx.Client) -> None:
     r = admin.post("/v1/identities/obama/images", files=files)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert (body["added"], body["skipped"], body["failed"], body["templates"]) == (0, 1, 3, 2)
+    assert (body["added"], body["skipped"], body["failed"], body["templates"]) == (1, 1, 2, 3)
     assert [(f["file"], f["status"], f["code"]) for f in body["files"]] == [
         ("obama.jpg", "skipped", None),
-        ("two_people.jpg", "error", "multiple_faces"),
+        ("two_people.jpg", "added", None),  # Obama's face: it agrees with his enrolled photos
         ("skimage_moon.png", "error", "no_face"),
         ("notes.txt", "error", "bad_image"),
     ]
+    taken = body["files"][1]
+    assert taken["box"] == {"left": 243, "top": 54, "right": 391, "bottom": 202}
+    assert taken["reason"].startswith("agrees with the person's other photos")
     assert_clean(r)
     # the largest face of a group photo, when asked for
     r = admin.post("/v1/identities/biden/images", params={"largest": True}, files=_files([TWO_PEOPLE]))
     assert r.json()["added"] == 1 and r.json()["templates"] == 3
+    assert r.json()["files"][0]["reason"] == "largest face (asked for)"
     admin.delete("/v1/identities/biden")
     assert admin.post("/v1/identities/biden/images", params={"create": True}, files=_files(BIDEN)).status_code == 200
 
@@ -303,8 +307,9 @@ def test_every_error_code_and_gallery_untouched(
     # no_face / multiple_faces
     assert_error(admin.post("/v1/verify", files={**_image(OBAMA1, "a"), **_image(MOON, "b")}), 422, "no_face")
     assert_error(admin.post("/v1/identities/obama/images", files=_files([MOON])), 422, "no_face")
-    err = assert_error(admin.post("/v1/identities/obama/images", files=_files([TWO_PEOPLE])), 422, "multiple_faces")
-    assert err["details"][0]["file"] == "two_people.jpg"
+    strangers = DEMO / "photos" / "kit_with_rose.jpg"  # two faces, neither of them Obama, neither dominant
+    err = assert_error(admin.post("/v1/identities/obama/images", files=_files([strangers])), 422, "multiple_faces")
+    assert err["details"][0]["file"] == "kit_with_rose.jpg"
     # unknown_identity
     assert_error(admin.get("/v1/identities/nobody"), 404, "unknown_identity")
     assert_error(admin.delete("/v1/identities/nobody"), 404, "unknown_identity")

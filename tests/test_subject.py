@@ -51,7 +51,7 @@ def test_a_dominant_central_face_is_taken_without_other_photos() -> None:
 def test_two_alike_faces_are_refused_with_their_boxes() -> None:
     faces = [face((0, 0, 100, 100), axis(0)), face((200, 0, 295, 95), axis(1))]
     with pytest.raises(
-        MultipleFacesError, match=r"none is clearly the person .*\(0, 0, 100, 100\), \(200, 0, 295, 95\)"
+        MultipleFacesError, match=r"none is clearly the person: boxes \(0, 0, 100, 100\), \(200, 0, 295, 95\)"
     ):
         choose_subject(faces, (400, 300), source="x.jpg")
     # a person's other photo that matches neither face does not decide either

@@ -17,7 +17,7 @@ from faceprint.image import ImageInput, LoadedImage, as_image, content_sha256
 from faceprint.match import DEFAULT_IDENTIFY, DEFAULT_VERIFY, decide, similarity
 from faceprint.names import validate_name
 from faceprint.pipeline import EngineSpec, ImageResult, Mode, analyze_images, image_faces, source_name
-from faceprint.subject import choose_subject
+from faceprint.subject import SubjectChoice, choose_subject
 from faceprint.types import Face, Match
 
 IDENTIFY_THRESHOLD_KEY = "threshold.identify"
@@ -160,6 +160,20 @@ class Recognizer:
         """The one face of a single-person photo (or the largest, if asked)."""
         loaded = as_image(image)
         return loaded, image_faces(self.engine, loaded, "largest" if largest else "single")[0]
+
+    def subject_face(
+        self, name: str, image: ImageInput, largest: bool = False
+    ) -> tuple[LoadedImage, Face, SubjectChoice]:
+        """The face of ``image`` to enrol as ``name``: the only one, the subject chosen against the
+        person's enrolled photos (:mod:`faceprint.subject`), or the largest if asked; raises
+        NoFaceError, or MultipleFacesError when the subject is ambiguous."""
+        loaded = as_image(image)
+        if largest:
+            return loaded, image_faces(self.engine, loaded, "largest")[0], SubjectChoice(0, "largest face (asked for)")
+        faces = image_faces(self.engine, loaded, "subject")
+        height, width = loaded.pixels.shape[:2]
+        choice = choose_subject(faces, (width, height), self._references(name), (), loaded.source)
+        return loaded, faces[choice.index], choice
 
     # enrolment ------------------------------------------------------------------------
     def enroll(

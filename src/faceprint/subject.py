@@ -108,6 +108,6 @@ def choose_subject(
     boxes = ", ".join(str(tuple(int(v) for v in f.box)) for f in faces[:6])
     more = f" and {len(faces) - 6} more" if len(faces) > 6 else ""
     raise MultipleFacesError(
-        f"{source}: {len(faces)} faces and none is clearly the person (boxes {boxes}{more}); "
-        "crop the photo, enrol more photos of them, or use --largest to take the largest face"
+        f"{source}: {len(faces)} faces and none is clearly the person: boxes {boxes}{more} "
+        "(crop the photo, enrol more photos of them, or use --largest to take the largest face)"
     )

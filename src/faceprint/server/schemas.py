@@ -153,6 +153,12 @@ class EnrolFile(BaseModel):
     status: Literal["added", "skipped", "error"]
     code: str | None = None
     message: str | None = None
+    box: Box | None = Field(default=None, description="The face enrolled (status added), in the photo's pixels.")
+    reason: str | None = Field(
+        default=None,
+        description="Why that face: 'only face', 'agrees with the person's other photos', 'dominant face', "
+        "or 'largest face (asked for)'.",
+    )
 
 
 class EnrolResponse(BaseModel):

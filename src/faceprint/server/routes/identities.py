@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path as FilePath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, HTTPException, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -26,6 +26,7 @@ from faceprint.server.errors import (
 from faceprint.server.schemas import (
     PAGE_DEFAULT,
     PAGE_MAX,
+    Box,
     EnrolFile,
     EnrolResponse,
     IdentityCreate,
@@ -152,8 +153,8 @@ def enrol(
         try:
             with images.slots:
                 loaded = images.read(upload, source)
-                status, face_box = _enrol_one(rec, name, loaded, largest, create)
-            results.append(EnrolFile(file=source, status=status))
+                status, face_box, taken = _enrol_one(rec, name, loaded, largest, create)
+            results.append(EnrolFile(file=source, status=status, **taken))
             if status == "added" and not thumb_done and face_box is not None:
                 store.set_thumbnail(name, make_thumbnail(loaded.pixels, face_box))
                 thumb_done = True
@@ -181,18 +182,20 @@ def enrol(
 
 def _enrol_one(
     rec: Recognizer, name: str, loaded: LoadedImage, largest: bool, create: bool
-) -> tuple[str, tuple[int, int, int, int] | None]:
-    """One photo into the gallery: ("added", face box in ``loaded.pixels``, for the thumbnail) or
-    ("skipped", None); raises FaceprintError. The gallery gets the box in the file's own pixels.
+) -> tuple[str, tuple[int, int, int, int] | None, dict[str, Any]]:
+    """One photo into the gallery: ("added", face box in ``loaded.pixels``, for the thumbnail, and
+    which face was taken and why, for the answer) or ("skipped", None, {}); raises FaceprintError.
+    The gallery and the answer get the box in the file's own pixels.
 
     Recognizer.enroll's steps one photo at a time, because the service needs each refusal's
     error *code* (EnrollResult keeps only the message) and the face box for the thumbnail.
     """
     if rec.gallery.store.has_source(name, loaded.sha256, rec.model):
-        return "skipped", None
-    _, face = rec.single_face(loaded, largest)
+        return "skipped", None, {}
+    _, face, choice = rec.subject_face(name, loaded, largest)
     box = face.box
     loaded.faces_to_original([face])
     if not rec.store_face(name, face, loaded.source, loaded.sha256, create=create):
-        return "skipped", None
-    return "added", box
+        return "skipped", None, {}
+    reason = f"{choice.reason} ({choice.detail})" if choice.detail else choice.reason
+    return "added", box, {"box": Box.of(face.box), "reason": reason}
