@@ -283,3 +283,49 @@ def test_disk_full_during_enrol_stops_with_a_summary(small_disk: Path, tmp_path:
         assert db.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == stored_photos + 1
     again = faceprint(gallery, "enroll", str(people))  # room again: the rest goes in
     assert again.returncode == 0, again.stderr
+
+
+def test_read_only_gallery_is_served_read_only(enrolled: Path, world_tmp: Path) -> None:
+    import socket
+    import sys
+    import time
+
+    import httpx
+
+    folder = world_tmp / "ro"
+    folder.mkdir()
+    shutil.copy(enrolled, folder / "g.db")
+    key = faceprint(folder / "g.db", "keys", "create", "--role", "admin", check=True).stdout.strip()
+    (folder / "g.db").chmod(0o444)
+    folder.chmod(0o555)
+    cache = world_tmp / "cache"
+    cache.mkdir()
+    cache.chmod(0o777)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FACEPRINT_CACHE": str(cache), "HOME": str(cache)}
+    cmd = [*_unprivileged(), sys.executable, "-m", "faceprint.cli", "--gallery", str(folder / "g.db")]
+    server = subprocess.Popen(
+        [*cmd, "serve", "--port", str(port), "--log-level", "warning"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        headers = {"X-API-Key": key}
+        with open(OBAMA, "rb") as fh:
+            found = httpx.post(f"{url}/v1/identify", files={"image": fh}, headers=headers, timeout=60)
+        assert found.status_code == 200 and found.json()["faces"][0]["identity"] == "obama"
+        with open(OBAMA, "rb") as fh:
+            refused = httpx.post(f"{url}/v1/identities/obama/images", files={"files": fh}, headers=headers, timeout=60)
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "gallery_read_only"
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert "Traceback" not in stderr, stderr

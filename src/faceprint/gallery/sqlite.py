@@ -110,6 +110,11 @@ class ThreadConnections:
             self._local.db = None
 
 
+def writable(path: Path) -> bool:
+    """Whether SQLite can write the gallery: the file, and its folder (for the -wal and -shm files)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+
+
 def read_only_error(path: Path) -> ReadOnlyGalleryError:
     return ReadOnlyGalleryError(f"{path}: the gallery is read-only (file or folder not writable): cannot change it")
 
@@ -195,7 +200,7 @@ class SQLiteStore:
                 raise GalleryError(f"{self.path}: cannot create the gallery: {exc.strerror or exc}") from exc
             except sqlite3.Error as exc:
                 raise gallery_error(self.path, exc) from exc
-        self.read_only = not (os.access(self.path, os.W_OK) and os.access(self.path.parent, os.W_OK | os.X_OK))
+        self.read_only = not writable(self.path)
         self._conn = ThreadConnections(self.path, self.read_only)
         self._open()
 

@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from faceprint.errors import FaceprintError
-from faceprint.gallery.sqlite import ThreadConnections
+from faceprint.gallery.sqlite import ThreadConnections, read_only_error, writable
 from faceprint.image import ImageReader
 
 Role = Literal["admin", "read"]
@@ -109,12 +109,25 @@ class ServerStore:
     TOUCH_EVERY = 60.0
 
     def __init__(self, path: str | Path) -> None:
+        """Open the tables beside the gallery at ``path`` (created with it, and added here to an
+        older gallery). A read-only gallery is served read-only: keys and thumbnails stored before
+        still work, nothing new is written (a key cannot be created there)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = ThreadConnections(self.path)
+        self.read_only = not writable(self.path)
+        self._conn = ThreadConnections(self.path, self.read_only)
         self._touched: dict[int, float] = {}
         self._touch_lock = threading.Lock()
-        self._db().executescript(_SCHEMA)
+        if self.read_only:
+            tables = {r[0] for r in self._db().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._missing = {"api_keys", "identity_thumbnails"} - tables
+        else:
+            self._missing = set()
+            self._db().executescript(_SCHEMA)
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> sqlite3.Cursor:
+        if self.read_only:
+            raise read_only_error(self.path)
+        return self._db().execute(sql, args)
 
     def _db(self) -> sqlite3.Connection:
         return self._conn.get()
@@ -128,7 +141,7 @@ class ServerStore:
         if role not in ROLES:
             raise FaceprintError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        cur = self._db().execute(
+        cur = self._write(
             "INSERT INTO api_keys (name, role, key_hash, hint, created_at) VALUES (?, ?, ?, ?, ?)",
             (name, role, hash_key(secret), secret[: len(KEY_PREFIX) + 6], _now()),
         )
@@ -146,21 +159,25 @@ class ServerStore:
         return self._row(row)
 
     def list_keys(self) -> list[ApiKey]:
+        if "api_keys" in self._missing:
+            return []
         return [self._row(r) for r in self._db().execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY id")]
 
     def revoke_key(self, key_id: int) -> ApiKey:
         key = self.get_key(key_id)
         if key.active:
-            self._db().execute("UPDATE api_keys SET revoked_at=? WHERE id=?", (_now(), key_id))
+            self._write("UPDATE api_keys SET revoked_at=? WHERE id=?", (_now(), key_id))
         return self.get_key(key_id)
 
     def active_key_count(self) -> int:
+        if "api_keys" in self._missing:
+            return 0
         return int(self._db().execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None. Looked up on every request, so a key
         revoked from the command line stops working at once, even in a running server."""
-        if not secret or len(secret) > 256:
+        if not secret or len(secret) > 256 or "api_keys" in self._missing:
             return None
         row = (
             self._db()
@@ -181,9 +198,9 @@ class ServerStore:
             if now - self._touched.get(key_id, -1e9) < self.TOUCH_EVERY:
                 return
             self._touched[key_id] = now
-        # a busy database must not fail the request: the time is only informative
-        with contextlib.suppress(sqlite3.OperationalError):
-            self._db().execute("UPDATE api_keys SET last_used_at=? WHERE id=?", (_now(), key_id))
+        # a busy (or read-only) database must not fail the request: the time is only informative
+        with contextlib.suppress(sqlite3.OperationalError, FaceprintError):
+            self._write("UPDATE api_keys SET last_used_at=? WHERE id=?", (_now(), key_id))
 
     # thumbnails ---------------------------------------------------------------------------
     def _identity_id(self, name: str) -> int | None:
@@ -191,6 +208,8 @@ class ServerStore:
         return None if row is None else int(row[0])
 
     def thumbnail(self, name: str) -> bytes | None:
+        if "identity_thumbnails" in self._missing:
+            return None
         row = (
             self._db()
             .execute(
@@ -202,6 +221,8 @@ class ServerStore:
         return None if row is None else bytes(row[0])
 
     def has_thumbnails(self) -> set[str]:
+        if "identity_thumbnails" in self._missing:
+            return set()
         rows = self._db().execute("SELECT i.name FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id")
         return {r[0] for r in rows}
 
@@ -210,6 +231,8 @@ class ServerStore:
         ident = self._identity_id(name)
         if ident is None:
             return False
+        if self.read_only:
+            return False  # a thumbnail is a convenience: a read-only gallery just has none
         verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
         try:
             cur = self._db().execute(
