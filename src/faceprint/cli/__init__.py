@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 
 from faceprint import __version__, settings
-from faceprint.cli import evaluate, gallery, recognize, serve, video
+from faceprint.cli import cluster, evaluate, gallery, recognize, serve, video
 from faceprint.cli.common import (
     DEFAULT_DETECTOR_CHOICE,
     DetectorName,
@@ -84,7 +84,7 @@ def main(
     state.workers = workers
 
 
-for _group in (gallery, recognize, video, evaluate, serve):
+for _group in (gallery, recognize, cluster, video, evaluate, serve):
     _group.register(app)
 
 
