@@ -197,3 +197,13 @@ def test_evaluate_uses_every_core_by_default() -> None:
     from faceprint.pipeline import default_workers
 
     assert _workers(None) == default_workers(1_000_000) and _workers(3) == 3
+
+
+def test_verify_says_when_it_compared_the_largest_of_several_faces(tmp_path: Path) -> None:
+    group, single = str(PHOTOS / "obama_and_biden.jpg"), str(PHOTOS / "obama1.jpg")
+    proc = faceprint(tmp_path / "none.db", "verify", "--json", group, single)
+    data = json.loads(proc.stdout)
+    assert data["note"] == f"{group} has 2 faces: compared the largest"
+    assert "compared the largest" in proc.stderr
+    plain = faceprint(tmp_path / "none.db", "verify", single, single)
+    assert plain.returncode == 0 and "note" not in plain.stderr
