@@ -39,6 +39,19 @@ def faceprint(
     return proc
 
 
+def damage_gallery(gallery: Path) -> None:
+    """Overwrite the pages of a gallery's templates table with garbage (the file header stays valid)."""
+    import sqlite3
+
+    with sqlite3.connect(gallery) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name='templates'")]
+    with open(gallery, "r+b") as fh:
+        for page in pages:
+            fh.seek((page - 1) * 4096)
+            fh.write(os.urandom(4096))
+
+
 def shared_data_dir() -> Path | None:
     """``$FACEPRINT_DATA`` or ``../shared/data`` beside the repository, if present."""
     env = os.environ.get("FACEPRINT_DATA")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO, faceprint
+from .conftest import DEMO, damage_gallery, faceprint
 
 PHOTOS = DEMO / "photos"
 OBAMA = str(PHOTOS / "obama1.jpg")
@@ -215,21 +215,10 @@ def test_read_only_gallery_reads_and_says_it_cannot_write(enrolled: Path, world_
         assert proc.returncode == 1 and "read-only" in proc.stderr, args
 
 
-def damage(gallery: Path) -> None:
-    """Overwrite the pages of the templates table with garbage (the header stays valid)."""
-    with sqlite3.connect(gallery) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        pages = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name='templates'")]
-    with open(gallery, "r+b") as fh:
-        for page in pages:
-            fh.seek((page - 1) * 4096)
-            fh.write(os.urandom(4096))
-
-
 def test_damaged_gallery_is_a_clear_message(enrolled: Path, tmp_path: Path) -> None:
     gallery = tmp_path / "g.db"
     shutil.copy(enrolled, gallery)
-    damage(gallery)
+    damage_gallery(gallery)
     for args in (("identify", OBAMA), ("enroll", "--name", "obama", OBAMA), ("people",)):
         proc = faceprint(gallery, *args)
         no_traceback(proc)

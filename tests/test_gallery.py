@@ -23,6 +23,8 @@ from faceprint.errors import (
 from faceprint.gallery import Gallery, SQLiteStore, Template
 from faceprint.match import identity_scores, rank_identities
 
+from .conftest import damage_gallery
+
 MODEL = "test-model"
 
 
@@ -220,13 +222,7 @@ def test_damaged_file_raises_gallery_error(tmp_path: Path) -> None:
     for k in range(50):
         store.add_templates(f"p{k}", [template(unit(rng, 128), f"s{k}")])
     store.close()
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        pages = [r[0] for r in db.execute("SELECT pageno FROM dbstat WHERE name='templates'")]
-    with open(path, "r+b") as fh:
-        for page in pages:
-            fh.seek((page - 1) * 4096)
-            fh.write(b"\xff" * 4096)
+    damage_gallery(path)
     with pytest.raises(GalleryError, match="damaged"):
         SQLiteStore(path).matrix(MODEL)
 
