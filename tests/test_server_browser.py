@@ -482,3 +482,55 @@ def test_people_grid_follows_the_pages(server: tuple[str, str], page: Any) -> No
         finally:
             for name in names:
                 client.delete(f"/v1/identities/{name}")
+
+
+# ------------------------------------------------------------- people in these photos
+def test_people_in_these_photos_grouped_and_a_group_enrolled(server: tuple[str, str], page: Any) -> None:
+    """Photos of three people, mixed: one row per person (and one for a bystander), each with its
+    strip of faces; naming one group enrols its three photos, and the person is then listed with
+    them and suggested for that group the next time."""
+    lfw = FIXTURES / "lfw"
+    people = ("Ariel_Sharon", "Colin_Powell", "George_W_Bush")
+    # Sharon's photo with a bystander first: the page sends his one-face photos before it, so that
+    # his face there is chosen by agreeing with them, not merely by its size
+    photos = [str(lfw / who / f"{who}_{k:04d}.jpg") for k in (2, 1, 3) for who in people]
+    p = page
+    sign_in(p, server)
+    p.click("#tab-btn-cluster")
+    p.set_input_files("#cluster-files", photos)
+    groups = p.locator("#cluster-groups .group")
+    expect(groups).to_have_count(4, timeout=90_000)  # Ariel_Sharon_0002.jpg shows a bystander too
+    expect(p.locator("#cluster-status")).to_contain_text("10 face(s) in 9 photo(s): 4 group(s)")
+    assert [groups.nth(k).locator(".strip img").count() for k in range(4)] == [3, 3, 3, 1]
+    for who in people:
+        row = groups.filter(has=p.locator(f'img[alt="Face 1 of {who}_0001.jpg"]'))
+        expect(row).to_have_count(1)
+        expect(row.locator(f'.strip img[alt^="Face 1 of {who}_"]')).to_have_count(3)
+        expect(row.locator(".group-head")).to_contain_text("3 face(s) in 3 photo(s)")
+    p.screenshot(path=str(ARTIFACTS / "server_browser_cluster.png"), full_page=True)
+
+    # name Sharon's group and enrol it: all three photos, his face in the one with a bystander
+    sharon = groups.filter(has=p.locator('img[alt="Face 1 of Ariel_Sharon_0001.jpg"]'))
+    sharon.locator(".group-name").fill("ariel sharon")
+    sharon.get_by_role("button", name="Enrol this group").click()
+    expect(sharon.locator(".group-status")).to_contain_text("ariel sharon: 3 added", timeout=90_000)
+    lines = sharon.locator(".group-results li")
+    expect(lines).to_have_count(3)
+    expect(lines.filter(has_text="Ariel_Sharon_0002.jpg")).to_contain_text("agrees with the person's other photos")
+    assert "not the face of this group" not in sharon.locator(".group-results").inner_text()
+    expect(sharon.locator(".suggest")).to_have_text("enrolled as ariel sharon")
+    p.screenshot(path=str(ARTIFACTS / "server_browser_cluster_enrolled.png"), full_page=True)
+
+    # the person is in the gallery with those three photos
+    p.click("#tab-btn-people")
+    expect(p.locator('#people-grid .person[data-name="ariel sharon"] .count')).to_have_text("3 photo(s)")
+    photos_api = api_get(server, "/v1/identities/ariel sharon/photos")["photos"]
+    assert sorted(ph["source"] for ph in photos_api) == [f"Ariel_Sharon_000{k}.jpg" for k in (1, 2, 3)]
+
+    # the same photos again: Sharon's group is now recognised, its name box filled in
+    p.click("#tab-btn-cluster")
+    p.set_input_files("#cluster-files", photos)
+    expect(groups).to_have_count(4, timeout=90_000)
+    expect(sharon.locator(".suggest")).to_contain_text("looks like ariel sharon")
+    expect(sharon.locator(".group-name")).to_have_value("ariel sharon")
+    assert not p.problems, p.problems

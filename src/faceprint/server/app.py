@@ -62,9 +62,10 @@ def create_app(
         title="faceprint",
         version=__version__,
         description=(
-            "Face recognition over HTTP: enrol people into a gallery, identify and verify faces.\n\n"
+            "Face recognition over HTTP: enrol people into a gallery, identify and verify faces, group the "
+            "faces of a batch of photos by person.\n\n"
             "Authenticate with an API key from `faceprint keys create` as `Authorization: Bearer KEY` or "
-            "`X-API-Key: KEY`. Keys with the `read` role may identify, verify, detect and list; `admin` keys "
+            "`X-API-Key: KEY`. Keys with the `read` role may identify, verify, detect, cluster and list; `admin` keys "
             'may also change the gallery. Every error is `{"error": {"code": ..., "message": ...}}`.'
         ),
         docs_url=None,  # served by faceprint.server.routes.docs from the fastapi-swagger package: no CDN

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -75,6 +75,26 @@ def validation_problem(errors: Sequence[Any]) -> tuple[str, str]:
         problems.append(f"{where}: {e.get('msg', 'invalid')}")
     code = "invalid_name" if any(e.get("type") == "invalid_name" for e in errors) else "validation_error"
     return code, "; ".join(problems) or "invalid request"
+
+
+class FileFailure(Protocol):
+    """One refused file of a batch upload, as its answer lists it (EnrolFile, ClusterFile)."""
+
+    code: str | None
+    message: str | None
+
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+def batch_failed(failed: Sequence[FileFailure], done: str) -> JSONResponse:
+    """The answer when every file of a batch was refused: the first file's error, as if it had
+    come alone, with all of them in ``details``. ``done``: what the photos could not be ("enrolled")."""
+    first = failed[0]
+    code = first.code or "bad_request"
+    message = first.message or f"no photo could be {done}"
+    if len(failed) > 1:
+        message = f"none of the {len(failed)} photos could be {done}; first: {message}"
+    return error_json(ERROR_STATUS.get(code, 400), code, message, [f.model_dump() for f in failed])
 
 
 #: what to do about a photo of several people, in the service's terms

@@ -110,6 +110,7 @@ class ServiceInfo(BaseModel):
     templates: int
     max_upload_bytes: int
     max_pixels: int
+    max_cluster_files: int = Field(description="Photos one POST /v1/cluster may carry.")
 
 
 class WhoAmI(BaseModel):

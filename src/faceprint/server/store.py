@@ -75,8 +75,10 @@ class ApiKey:
         return self.revoked_at is None
 
 
-def make_thumbnail(pixels: np.ndarray, box: tuple[int, int, int, int] | None = None) -> bytes:
-    """A small JPEG of the face in ``box`` (with some margin), or of the whole image."""
+def make_thumbnail(
+    pixels: np.ndarray, box: tuple[int, int, int, int] | None = None, size: int = THUMBNAIL_SIZE, quality: int = 85
+) -> bytes:
+    """A small JPEG (at most ``size`` px) of the face in ``box`` (with some margin), or of the whole image."""
     h, w = pixels.shape[:2]
     if box is not None:
         left, top, right, bottom = box
@@ -88,9 +90,9 @@ def make_thumbnail(pixels: np.ndarray, box: tuple[int, int, int, int] | None = N
         if crop.size:
             pixels = crop
     img = Image.fromarray(np.ascontiguousarray(pixels))
-    img.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    img.thumbnail((size, size))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=85)
+    img.save(buf, "JPEG", quality=quality)
     return buf.getvalue()
 
 

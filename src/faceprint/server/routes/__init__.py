@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from faceprint.server.routes import docs, identities, page, photos, recognition, service
+from faceprint.server.routes import cluster, docs, identities, page, photos, recognition, service
 
-ROUTERS = (service.router, identities.router, recognition.router, page.router, photos.router, docs.router)
+ROUTERS = (
+    service.router,
+    identities.router,
+    recognition.router,
+    cluster.router,
+    page.router,
+    photos.router,
+    docs.router,
+)
 
 __all__ = ["ROUTERS"]

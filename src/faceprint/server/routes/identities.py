@@ -14,15 +14,7 @@ from faceprint.gallery.base import Identity
 from faceprint.image import LoadedImage
 from faceprint.server.auth import AdminKey, ReadKey
 from faceprint.server.deps import ImagesDep, PrivatePathsDep, RecognizerDep, StoreDep
-from faceprint.server.errors import (
-    AUTH_ERRORS,
-    ERROR,
-    ERROR_STATUS,
-    IMAGE_ERRORS,
-    error_code,
-    error_json,
-    public_message,
-)
+from faceprint.server.errors import AUTH_ERRORS, ERROR, IMAGE_ERRORS, batch_failed, error_code, public_message
 from faceprint.server.schemas import (
     PAGE_DEFAULT,
     PAGE_MAX,
@@ -163,12 +155,7 @@ def enrol(
             results.append(EnrolFile(file=source, status="error", code=error_code(exc), message=message))
     failed = [r for r in results if r.status == "error"]
     if results and len(failed) == len(results):
-        first = failed[0]
-        code = first.code or "bad_request"
-        message = first.message or "no photo could be enrolled"
-        if len(failed) > 1:
-            message = f"none of the {len(failed)} photos could be enrolled; first: {message}"
-        return error_json(ERROR_STATUS.get(code, 400), code, message, [r.model_dump() for r in failed])
+        return batch_failed(failed, "enrolled")
     ident = rec.gallery.get_identity(name)
     return EnrolResponse(
         identity=ident.name,

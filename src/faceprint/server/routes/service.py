@@ -9,6 +9,7 @@ from faceprint.image import max_pixels
 from faceprint.server.auth import ReadKey
 from faceprint.server.deps import MaxUploadBytesDep, RecognizerDep
 from faceprint.server.errors import AUTH_ERRORS
+from faceprint.server.routes import cluster
 from faceprint.server.schemas import Health, ServiceInfo, WhoAmI
 
 router = APIRouter(tags=["service"])
@@ -37,6 +38,7 @@ def info(_: ReadKey, rec: RecognizerDep, max_upload_bytes: MaxUploadBytesDep) ->
         templates=sum(p.templates for p in people),
         max_upload_bytes=max_upload_bytes,
         max_pixels=max_pixels(),
+        max_cluster_files=cluster.MAX_FILES,
     )
 
 

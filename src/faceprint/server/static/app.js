@@ -5,10 +5,10 @@
 const KEY_STORAGE = "faceprint.apiKey";
 const PEOPLE_PAGE = 100; // identities per request to GET /v1/identities
 const CARDS_PAGE = 60; // cards rendered at a time (each fetches a thumbnail)
-const TABS = ["identify", "verify", "people", "enrol"];
+const TABS = ["identify", "verify", "people", "cluster", "enrol"];
 const $ = (id) => document.getElementById(id);
 
-const state = { key: null, role: null, people: [], thumbs: new Map(), cardsShown: CARDS_PAGE, photosOf: null };
+const state = { key: null, role: null, info: null, people: [], thumbs: new Map(), cardsShown: CARDS_PAGE, photosOf: null };
 
 // ------------------------------------------------------------------------- API
 class ApiError extends Error {
@@ -103,6 +103,7 @@ async function signIn(key) {
   $("whoami").append(el("span", { class: "role", text: me.role }));
   // read-only keys get no enrol tab and no edit buttons (the API refuses them anyway)
   $("tab-btn-enrol").hidden = me.role !== "admin";
+  $("cluster-enrol-hint").hidden = me.role !== "admin";
   $("signin").hidden = true;
   $("session").hidden = false;
   $("app").hidden = false;
@@ -117,6 +118,7 @@ function signOut(message = "") {
   for (const url of state.thumbs.values()) if (url) URL.revokeObjectURL(url);
   state.thumbs.clear();
   closePhotos();
+  clearClusters();
   cameras.forEach((camera) => camera.stop());
   $("app").hidden = true;
   $("session").hidden = true;
@@ -129,6 +131,7 @@ function signOut(message = "") {
 async function loadInfo() {
   try {
     const info = await api("/v1/info");
+    state.info = info;
     $("footer").textContent =
       `faceprint ${info.version} · ${info.detector} detector · ${info.embedder} embedder · ` +
       `identify threshold ${info.identify_threshold.toFixed(3)} · ${info.identities} people, ${info.templates} photos`;
@@ -611,8 +614,191 @@ async function deletePhoto(name, photo) {
   loadInfo();
 }
 
+// ---------------------------------------------------------- people in these photos
+// POST /v1/cluster groups the faces of the photos by person; each group can be enrolled under a
+// name by sending its photos (the files the user chose, kept here) to the enrol endpoint.
+let clusterFiles = []; // the photos of the groups on screen, by the answer's file_index
+let clusterRun = 0; // the latest request: an older one's answer, arriving late, is dropped
+
+function clearClusters() {
+  clusterRun += 1;
+  clusterFiles = [];
+  $("cluster-groups").replaceChildren();
+  $("cluster-errors").replaceChildren();
+  setStatus($("cluster-status"), "");
+}
+
+function tooMany(files) {
+  const info = state.info;
+  if (!info) return null;
+  if (files.length > info.max_cluster_files) {
+    return `${files.length} photos: the server takes at most ${info.max_cluster_files} at a time.`;
+  }
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  if (bytes > info.max_upload_bytes) {
+    const mb = (n) => (n / 1e6).toFixed(1);
+    return `These photos come to ${mb(bytes)} MB; the server takes at most ${mb(info.max_upload_bytes)} MB at a time.`;
+  }
+  return null;
+}
+
+async function clusterPhotos(files) {
+  const status = $("cluster-status");
+  clearClusters();
+  const refused = tooMany(files);
+  if (refused) return setStatus(status, `${refused} Choose fewer.`, true);
+  const form = new FormData();
+  for (const f of files) form.append("files", f, f.name);
+  setStatus(status, `Looking for faces in ${files.length} photo(s)…`);
+  $("cluster-files").value = ""; // the same photos may be chosen again
+  const run = clusterRun;
+  let result;
+  try {
+    result = await api("/v1/cluster", { method: "POST", form });
+  } catch (err) {
+    if (run !== clusterRun) return;
+    setStatus(status, err.message, true);
+    if (err.details.length) showClusterErrors(err.details);
+    return;
+  }
+  if (run !== clusterRun) return;
+  clusterFiles = files;
+  const ok = result.files.length - result.failed;
+  const refusedText = result.failed ? `; ${result.failed} photo(s) refused` : "";
+  setStatus(
+    status,
+    `${result.faces} face(s) in ${ok} photo(s): ${result.groups.length} group(s)${refusedText}.`,
+    result.failed > 0,
+  );
+  showClusterErrors(result.files.filter((f) => f.status === "error"));
+  $("cluster-groups").replaceChildren(...result.groups.map((g) => groupRow(g, result.files)));
+}
+
+function showClusterErrors(files) {
+  $("cluster-errors").replaceChildren(
+    ...files.map((f) =>
+      el(
+        "li",
+        {},
+        el("span", { class: "failed", text: "refused" }),
+        ` ${f.file} — ${(f.message || f.code).replace(`${f.file}: `, "")}`,
+      ),
+    ),
+  );
+}
+
+function groupRow(group, files) {
+  const number = group.id + 1;
+  const suggestion = el("span", { class: "suggest" });
+  const setSuggestion = (text, known) => {
+    suggestion.textContent = text;
+    suggestion.classList.toggle("known", known);
+  };
+  if (group.identity) setSuggestion(`looks like ${group.identity} (${fmt(group.score)})`, true);
+  else setSuggestion(group.candidates.length ? "matches nobody enrolled" : "", false);
+  const head = el(
+    "div",
+    { class: "group-head" },
+    el("span", { class: "group-title", text: `Person ${number}` }),
+    el("span", { class: "count", text: `${group.size} face(s) in ${group.photos} photo(s)` }),
+    suggestion,
+  );
+  const strip = el(
+    "div",
+    { class: "strip" },
+    ...group.faces.map((f) =>
+      el("img", {
+        src: f.thumbnail,
+        alt: `Face ${f.face + 1} of ${f.file}`,
+        title: `${f.file}, face ${f.face + 1} · similarity to the group ${fmt(f.score)}`,
+      }),
+    ),
+  );
+  const row = el("li", { class: "group", "data-group": String(group.id) }, head, strip);
+  if (state.role === "admin") {
+    const status = el("p", { class: "status group-status", role: "status" });
+    const results = el("ul", { class: "results group-results" });
+    const name = el("input", {
+      type: "text",
+      class: "group-name",
+      maxlength: "200",
+      list: "people-names",
+      autocomplete: "off",
+      placeholder: "Name",
+      "aria-label": `Name for person ${number}`,
+    });
+    name.value = group.identity ?? "";
+    const submit = el("button", { type: "submit", class: "small", text: "Enrol this group" });
+    const form = el("form", { class: "group-enrol" }, name, submit);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      submit.disabled = true;
+      try {
+        const who = await enrolGroup(group, files, name.value.trim(), status, results);
+        if (who) setSuggestion(`enrolled as ${who}`, true);
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    row.append(form, status, results);
+  }
+  return row;
+}
+
+// Boxes of the same face, from two answers (both in the photo's pixels): mostly overlapping.
+function sameFace(a, b) {
+  const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+  const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  if (w <= 0 || h <= 0) return false;
+  const area = (r) => (r.right - r.left) * (r.bottom - r.top);
+  return (w * h) / (area(a) + area(b) - w * h) > 0.5;
+}
+
+// Enrol the group's photos as ``name``. Photos with one face go first: the enrol endpoint picks
+// the subject of a photo with several faces against the person's photos enrolled before it.
+async function enrolGroup(group, files, name, status, results) {
+  const problem = nameProblem(name);
+  if (problem) return setStatus(status, problem, true);
+  const faceIn = new Map();
+  for (const f of group.faces) if (!faceIn.has(f.file_index)) faceIn.set(f.file_index, f);
+  const order = [...faceIn.keys()].sort((a, b) => (files[a].faces > 1) - (files[b].faces > 1) || a - b);
+  const form = new FormData();
+  for (const i of order) form.append("files", clusterFiles[i], clusterFiles[i].name);
+  setStatus(status, `Enrolling ${order.length} photo(s) of ${name}…`);
+  results.replaceChildren();
+  // an added photo whose enrolled face is not this group's face (another person in a group photo)
+  const note = (f, i) =>
+    f.status === "added" && f.box && !sameFace(f.box, faceIn.get(order[i]).box)
+      ? " (not the face of this group: check this photo)"
+      : "";
+  let who = null;
+  try {
+    const r = await api(`${person(name)}/images?create=true`, { method: "POST", form });
+    setStatus(status, enrolSummary(r));
+    showFileResults(results, r.files, note);
+    forgetThumbnail(r.identity);
+    who = r.identity;
+  } catch (err) {
+    setStatus(status, err.message, true);
+    if (err.details.length > 1) showFileResults(results, err.details);
+  }
+  loadPeople();
+  loadInfo();
+  return who;
+}
+
 // ------------------------------------------------------------------------- enrol
 let enrolFiles = [];
+
+// What the page checks before sending a name (the service applies the whole naming rule).
+function nameProblem(name) {
+  if (!name) return "Give the person's name.";
+  if (name.includes("/")) return "A name cannot contain '/'.";
+  return null;
+}
+
+const enrolSummary = (r) =>
+  `${r.identity}: ${r.added} added, ${r.skipped} already enrolled, ${r.failed} refused (${r.templates} photo(s) in all).`;
 
 function chooseEnrolFiles(files) {
   enrolFiles = files;
@@ -624,8 +810,8 @@ async function enrol(event) {
   const name = $("enrol-name").value.trim();
   const status = $("enrol-status");
   const results = $("enrol-results");
-  if (!name) return setStatus(status, "Give the person's name.", true);
-  if (name.includes("/")) return setStatus(status, "A name cannot contain '/'.", true);
+  const problem = nameProblem(name);
+  if (problem) return setStatus(status, problem, true);
   if (!enrolFiles.length) return setStatus(status, "Choose, drop or capture at least one photo.", true);
   const form = new FormData();
   for (const f of enrolFiles) form.append("files", f, f.name);
@@ -635,17 +821,14 @@ async function enrol(event) {
   results.replaceChildren();
   try {
     const r = await api(`${person(name)}/images?create=true&largest=${largest}`, { method: "POST", form });
-    setStatus(
-      status,
-      `${r.identity}: ${r.added} added, ${r.skipped} already enrolled, ${r.failed} refused (${r.templates} photo(s) in all).`,
-    );
-    showFileResults(r.files);
+    setStatus(status, enrolSummary(r));
+    showFileResults($("enrol-results"), r.files);
     forgetThumbnail(r.identity);
     chooseEnrolFiles([]);
     $("enrol-files").value = "";
   } catch (err) {
     setStatus(status, err.message, true);
-    if (err.details.length > 1) showFileResults(err.details);
+    if (err.details.length > 1) showFileResults($("enrol-results"), err.details);
   } finally {
     $("enrol-submit").disabled = false;
   }
@@ -653,14 +836,18 @@ async function enrol(event) {
   loadInfo();
 }
 
-function showFileResults(files) {
+// One line per file of an enrolment: added (which face and why), already enrolled, or refused
+// (why). ``note(f, i)`` may add a word about file i.
+function showFileResults(target, files, note = () => "") {
   const label = { added: "added", skipped: "already enrolled", error: "refused" };
   const cls = { added: "added", skipped: "skipped", error: "failed" };
-  $("enrol-results").replaceChildren(
-    ...files.map((f) => {
+  target.replaceChildren(
+    ...files.map((f, i) => {
       // the message usually starts with the file name already
       const message = f.message ? ` — ${pageMessage(f.code, f.message).replace(`${f.file}: `, "")}` : "";
-      return el("li", {}, el("span", { class: cls[f.status], text: label[f.status] }), ` ${f.file}${message}`);
+      const reason = f.reason ? ` — ${f.reason}` : "";
+      const line = `${f.file}${message}${reason}${note(f, i)}`;
+      return el("li", {}, el("span", { class: cls[f.status], text: label[f.status] }), ` ${line}`);
     }),
   );
 }
@@ -684,6 +871,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
   dropzone($("identify-drop"), $("identify-file"), (files) => identify(files[0]));
   dropzone($("enrol-drop"), $("enrol-files"), chooseEnrolFiles);
+  dropzone($("cluster-drop"), $("cluster-files"), clusterPhotos);
   for (const side of ["a", "b"]) {
     dropzone($(`verify-drop-${side}`), $(`verify-${side}`), (files) => chooseVerifyFile(side, files[0]));
   }
