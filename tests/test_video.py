@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from faceprint import FaceEngine, Gallery, Recognizer
+from faceprint.engine import normalize
 from faceprint.errors import VideoError
 from faceprint.video import IouTracker, KalmanBox, VideoReader, VideoRecognizer, iou_matrix, recognize_video
 from faceprint.video.output import write_csv, write_json
@@ -346,6 +347,107 @@ def test_hamilton_clip_is_lin_manuel_miranda(
     assert longest.end_frame - longest.start_frame >= 100  # one dominant appearance across the close-ups
     lin = [a for a in result.appearances if a.identity == "lin-manuel-miranda"]
     assert sum(a.end_frame - a.start_frame for a in lin) <= 1.2 * (longest.end_frame - longest.start_frame) + 20
+
+
+#: the shots of the Hamilton clip (first and last frame, found by looking at the frames): Miranda on
+#: stage with the pianist small at the back; the pianist in profile close up, dark audience behind
+#: him; Miranda; the audience (the Obamas and others) in profile, laughing
+HAMILTON_SHOTS = {"stage": (0, 19), "pianist": (20, 81), "miranda": (82, 210), "audience": (211, 274)}
+
+
+def test_hamilton_unknown_people_stay_apart_and_miranda_is_named(
+    data_dir: Path, video_engine: FaceEngine, tmp_path: Path
+) -> None:
+    """Issue 11, item 3: the gallery of the README (Miranda, Lacamoire, Obama from photos)."""
+    rec = Recognizer(Gallery(tmp_path / "g.db"), video_engine)
+    for name in ("lin-manuel-miranda.png", "alex-lacamoire.png", "obama.jpg"):
+        assert not rec.enroll(Path(name).stem, [data_dir / EXAMPLES / name]).errors
+    result = recognize_video(data_dir / HAMILTON, rec, every=5)
+    fps = result.fps or 29.97
+    on_screen = [HAMILTON_SHOTS["stage"], HAMILTON_SHOTS["miranda"]]
+    lin = [a for a in result.appearances if a.identity == "lin-manuel-miranda"]
+    assert all(any(s <= a.start_frame and a.end_frame <= e for s, e in on_screen) for a in lin)  # never outside
+    assert sum(a.end_frame - a.start_frame + 1 for a in lin) / fps >= 4.5  # of his 4.97 s on screen
+    pianist = [a for a in result.appearances if a.start_frame in range(20, 41)]  # in profile, frames 25-40
+    assert pianist and all(not a.known for a in pianist)
+    others = [a for a in result.appearances if a not in pianist and a.start_frame >= 41]  # audience only
+    assert others and {a.identity for a in pianist}.isdisjoint(a.identity for a in others)
+
+
+def synthetic_timeline(
+    rec: Recognizer, tracks: list[tuple[np.ndarray, float, str | None]], **options: float
+) -> list[tuple[str, bool]]:
+    """(label, known) per track of a timeline built from (template, evidence, gallery identity)
+    per track, one after the other, more than ``merge_gap_s`` apart."""
+    from faceprint.video.pipeline import Sample, _TrackState
+    from faceprint.video.tracker import KalmanBox, Track
+
+    video = VideoRecognizer(rec, merge_gap_s=0.0, **options)  # type: ignore[arg-type]
+    for n, (template, evidence, identity) in enumerate(tracks, 1):
+        box = (0, 0, 100, 100)
+        video.tracker.finished.append(Track(n, KalmanBox(box), 100 * n, 100 * n + 50, 100 * n + 50, hits=5))
+        best = Sample(100 * n, 4.0 * n, box, template, evidence, 1.0)
+        state = _TrackState(4.0 * n, 4.0 * n + 1, [best], template, evidence, identity, 0.9, [], best)
+        video._states[n] = state
+    return [(a.identity, a.known) for a in sorted(video.timeline(), key=lambda a: a.track_id)]
+
+
+def near(template: np.ndarray, cosine: float, seed: int) -> np.ndarray:
+    """A unit vector at exactly ``cosine`` to the unit vector ``template``."""
+    other = np.random.default_rng(seed).normal(size=template.shape)
+    other -= (other @ template) * template
+    other /= np.linalg.norm(other)
+    return (cosine * template + np.sqrt(1 - cosine**2) * other).astype(np.float32)
+
+
+def test_unknown_tracks_are_grouped_with_faceprint_cluster(video_engine: FaceEngine, tmp_path: Path) -> None:
+    from faceprint.types import Face
+    from faceprint.video.pipeline import MIN_EVIDENCE, TRACK_THRESHOLD
+
+    rec = Recognizer(Gallery(tmp_path / "g.db"), video_engine)
+    a = near(np.eye(128, dtype=np.float32)[0], 0.0, 1)  # a random unit vector
+    b = near(a, 0.5, 2)  # someone else
+    ok = 2 * MIN_EVIDENCE
+    same, apart = TRACK_THRESHOLD + 0.015, TRACK_THRESHOLD - 0.015
+    # one person in two shots, someone else between, then the first again with too little evidence
+    assert synthetic_timeline(rec, [(a, ok, None), (b, ok, None), (near(a, same, 3), ok, None)]) == [
+        ("unknown-1", False), ("unknown-2", False), ("unknown-1", False)]  # fmt: skip
+    assert synthetic_timeline(rec, [(a, ok, None), (near(a, same, 3), MIN_EVIDENCE / 2, None)]) == [
+        ("unknown-1", False), ("unknown-2", False)]  # fmt: skip
+    assert synthetic_timeline(rec, [(a, ok, None), (near(a, apart, 3), ok, None)]) == [
+        ("unknown-1", False), ("unknown-2", False)]  # fmt: skip
+    # a track the gallery missed, grouped with a track it named, is that person (scored by the gallery)
+    rec.store_face("ann", Face(box=(0, 0, 9, 9), score=1.0, embedding=near(a, 0.95, 4)), "ann.jpg", "0" * 64)
+    assert synthetic_timeline(rec, [(near(a, same, 5), ok, None), (a, ok, "ann")]) == [("ann", True), ("ann", True)]
+    # ... but not when its group holds two named people: then it is nobody's
+    c = near(a, 0.98, 6)
+    both = normalize(a + c)
+    assert synthetic_timeline(rec, [(both, ok, None), (a, ok, "ann"), (c, ok, "bob")]) == [
+        ("unknown-1", False), ("ann", True), ("bob", True)]  # fmt: skip
+    # the threshold is an option
+    assert synthetic_timeline(rec, [(a, ok, None), (near(a, apart, 3), ok, None)], unknown_threshold=apart - 0.01) == [
+        ("unknown-1", False), ("unknown-1", False)]  # fmt: skip
+
+
+def test_track_templates_without_a_gallery(video_engine: FaceEngine) -> None:
+    from faceprint.draw import crop_face
+    from faceprint.video import TrackItem, track_templates
+
+    frames: list[int] = []
+    (item,) = track_templates(CLIP, video_engine, every=5, on_progress=frames.append)
+    assert isinstance(item, TrackItem) and frames == [1] * 80
+    assert item.template.shape == (128,) and abs(float(np.linalg.norm(item.template)) - 1) < 1e-5
+    assert item.start_frame <= 5 and item.end_frame >= 70 and item.detections >= 14
+    assert (item.start_s, item.end_s) == pytest.approx((item.start_frame / 29.97, item.end_frame / 29.97))
+    assert item.evidence > 1 and 0 < item.quality <= 1 and item.start_frame <= item.crop_frame <= item.end_frame
+    left, top, right, bottom = item.box
+    assert 0 <= left < right <= 640 and 0 <= top < bottom <= 360 and right - left > 60
+    cap = cv2.VideoCapture(str(CLIP))
+    cap.set(cv2.CAP_PROP_POS_FRAMES, item.crop_frame)
+    ok, bgr = cap.read()
+    assert ok and item.crop is not None and item.crop.dtype == np.uint8
+    assert np.array_equal(item.crop, crop_face(bgr, item.box)[..., ::-1])  # RGB, the best view's face
+    assert item.samples == []  # not kept unless asked
 
 
 def stream_reader() -> VideoReader:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 # ---------------------------------------------------------------------------------- enrol
 def enroll(
-    paths: Annotated[list[Path], typer.Argument(help="DIR with DIR/<identity>/<images>, or image files with --name.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="DIR with DIR/<identity>/<images>, or image files with --name.")
+    ] = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Enrol the given images as this person.")] = None,
     by_filename: Annotated[
         bool,
@@ -46,9 +48,17 @@ def enroll(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per person.")] = False,
+    video: Annotated[
+        Path | None,
+        typer.Option(
+            "--video",
+            metavar="CLIP",
+            help="Enrol --name from a video file: a few sharp, different views of the person it follows.",
+        ),
+    ] = None,
 ) -> None:
-    """Enrol people: a folder of folders (one per person), --name NAME IMAGE..., or --by-filename
-    for photos named after their person."""
+    """Enrol people: a folder of folders (one per person), --name NAME IMAGE..., --by-filename
+    for photos named after their person, or --name NAME --video CLIP."""
     from faceprint.image import find_images
     from faceprint.names import name_from_filename
 
@@ -56,6 +66,15 @@ def enroll(
     failures: list[tuple[str, str]] = []
     if name is not None and by_filename:
         raise fail("give either --name or --by-filename, not both", 2)
+    if video is not None:
+        if paths or by_filename or name is None:
+            raise fail("--video takes --name NAME and no folder, image files or --by-filename", 2)
+        from faceprint.cli.video import enroll_video
+
+        enroll_video(name, video, as_json)
+        return
+    if not paths:
+        raise fail("give a folder of person folders, image files with --name, or --video CLIP with --name", 2)
     if by_filename:
         files, failures = image_files(paths)
         grouped: dict[str, list[Path]] = {}

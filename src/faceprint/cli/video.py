@@ -227,3 +227,87 @@ def _print_table(console: Any, rows: list[Any], source: str) -> None:
 def _clock(seconds: float) -> str:
     minutes, s = divmod(seconds, 60)
     return f"{int(minutes)}:{s:05.2f}"
+
+
+def enroll_video(name: str, clip: Path, as_json: bool) -> None:
+    """``faceprint enroll --name NAME --video CLIP``: enrol a few sharp, different views of the
+    person the clip follows (:func:`faceprint.video.enrol_from_video`); says which track and
+    frames were taken."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    from rich.markup import escape
+
+    from faceprint.cli.common import emit, err, fail, out, progress_bar, report_failures, state
+    from faceprint.errors import FaceprintError
+    from faceprint.names import validate_name
+    from faceprint.video.enrol import enrol_from_video
+    from faceprint.video.reader import describe, open_video
+
+    try:
+        name = validate_name(name)  # before the clip is read
+    except FaceprintError as exc:
+        raise fail(str(exc), 2) from None
+    shown, live, _ = describe(clip)
+    if live:
+        raise fail(f"{shown}: --video needs a video file, not a camera or stream", 2)
+    try:
+        reader = open_video(clip)
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    try:
+        rec = state.recognizer(create=True)
+        with progress_bar(reader.frame_count or 0, clip.name, enabled=err.is_terminal) as advance:
+            result = enrol_from_video(rec, name, reader, on_progress=advance)
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        reader.close()
+    track = result.track
+    assert track is not None  # enrol_from_video raises when it takes no track
+    if as_json:
+        emit(
+            {
+                "identity": result.name,
+                "added": len(result.added),
+                "skipped": len(result.skipped),
+                "errors": [m for _, m in result.errors],
+                "not_attempted": len(result.not_attempted),
+                "video": result.video,
+                "tracks": result.tracks,
+                "track": {
+                    "track_id": track.track_id,
+                    "start_s": round(track.start_s, 3),
+                    "end_s": round(track.end_s, 3),
+                    "start_frame": track.start_frame,
+                    "end_frame": track.end_frame,
+                    "detections": track.detections,
+                },
+                "views": [
+                    {
+                        "frame": v.frame,
+                        "time_s": round(v.time_s, 3),
+                        "box": list(v.box),
+                        "quality": round(v.quality, 4),
+                        "source": v.source,
+                        "stored": v.stored,
+                    }
+                    for v in result.views
+                ],
+            }
+        )
+    else:
+        err.print(
+            f"took track {track.track_id} of {result.tracks} in {escape(shown)}: {_clock(track.start_s)}-"
+            f"{_clock(track.end_s)}, frames {track.start_frame}-{track.end_frame}, {track.detections} detections"
+        )
+        for v in result.views:
+            kept = "" if v.stored else " (already enrolled)"
+            err.print(f"[dim]  frame {v.frame} ({_clock(v.time_s)}), box {v.box}, quality {v.quality:.2f}{kept}[/dim]")
+        out.print(
+            f"enrolled {len(result.added)} view(s) of {escape(result.name)} from {escape(shown)}; "
+            f"{len(result.skipped)} already enrolled; {len(result.errors)} failed"
+        )
+    report_failures(result.errors)
+    if result.not_attempted:
+        raise fail(f"enrolment stopped by a gallery error; {len(result.not_attempted)} view(s) not stored (run again)")
+    if result.errors:
+        raise typer.Exit(1)

@@ -7,17 +7,24 @@
 
 For frame-by-frame control use :class:`VideoRecognizer`: ``frames(source)`` yields a
 :class:`FrameResult` per frame (tracked boxes with their current labels) and
-``timeline()`` gives the :class:`Appearance` rows.
+``timeline()`` gives the :class:`Appearance` rows. Without a gallery,
+:func:`track_templates` gives one :class:`TrackItem` per track (template, time span, best
+view), and :func:`enrol_from_video` enrols the person a clip follows.
 """
 
+from faceprint.video.enrol import VideoEnrollResult, VideoView, enrol_from_video
 from faceprint.video.pipeline import (
     Appearance,
     FrameResult,
+    Sample,
+    TrackItem,
     TrackView,
     VideoRecognizer,
     VideoResult,
     VideoStats,
+    VideoTracker,
     recognize_video,
+    track_templates,
 )
 from faceprint.video.reader import Frame, VideoReader, open_video
 from faceprint.video.tracker import IouTracker, KalmanBox, Track, iou_matrix
@@ -28,13 +35,20 @@ __all__ = [
     "FrameResult",
     "IouTracker",
     "KalmanBox",
+    "Sample",
     "Track",
+    "TrackItem",
     "TrackView",
+    "VideoEnrollResult",
     "VideoReader",
     "VideoRecognizer",
     "VideoResult",
     "VideoStats",
+    "VideoTracker",
+    "VideoView",
+    "enrol_from_video",
     "iou_matrix",
     "open_video",
     "recognize_video",
+    "track_templates",
 ]

@@ -6,9 +6,12 @@ every ``every`` frames (and on every cut) the detector runs on a copy scaled to
 the quality-weighted mean of the embeddings sampled along it (a few at its start, then
 one per ``resample_s`` or when a clearly better view shows up), so the embedder runs on a
 small fraction of the detections and a single blurred or turned frame barely moves the
-label. At the end, unknown tracks are grouped by template similarity into
-``unknown-<k>``, and tracks of one label separated by less than ``merge_gap_s`` become
-one appearance.
+label. At the end, tracks are grouped by person with :mod:`faceprint.cluster` (unknown
+tracks become ``unknown-<k>``, or take the name of the identified tracks they group with),
+and tracks of one label separated by less than ``merge_gap_s`` become one appearance.
+
+:class:`VideoTracker` is the part without a gallery (tracks, their templates and best
+views: :func:`track_templates`); :class:`VideoRecognizer` adds names and the timeline.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from faceprint.cluster import cluster_templates
 from faceprint.detect import Detector, get_detector
 from faceprint.draw import crop_face
 from faceprint.engine import normalize
@@ -39,10 +43,27 @@ from faceprint.video.tracker import IouTracker, Track
 
 if TYPE_CHECKING:
     from faceprint.api import Recognizer
+    from faceprint.engine import FaceEngine
 
 #: a sample this much better than the track's best so far is taken at once
 BETTER_VIEW = 1.25
 DEFAULT_FPS = 25.0
+#: Two tracks are one person when their templates reach this cosine (the bar of faceprint.cluster
+#: for two single items; groups need the same mean, with no slack: tracks of one scene are not
+#: independent samples). Stricter than the 0.940 chosen for photos on LFW: video templates come from
+#: small, soft, turned faces. Chosen on tracks labelled by eye in simplefr_Video_2.mp4 (a family at a
+#: table: siblings, faces seen from the side and from behind) and facenet_pytorch_video.mp4
+#: (pedestrians), every track pooled as if unknown: from 0.94 to 0.955 different people shared a label
+#: in both clips (a red-haired boy and a dark-haired one at 0.945); at 0.96 with MIN_EVIDENCE none did,
+#: and four groups of one person were kept (a grandmother's side view named through her frontal
+#: shots, three pedestrians whose tracks broke). The Hamilton clip was kept for testing.
+TRACK_THRESHOLD = 0.96
+#: A track is grouped with others only when its template rests on at least this much sample weight
+#: (the quality weights of its samples, summed: one sharp, frontal, full-size view is about 0.5).
+#: Templates of a few small, blurred or turned samples crowd together whoever they show: in the
+#: simplefr clip at TRACK_THRESHOLD, 8 pairs of different people shared a label with no minimum (a
+#: father's blurred profile and his son's head turned away at 0.972), 3 at 0.25, none at 0.5.
+MIN_EVIDENCE = 0.5
 
 
 @dataclass
@@ -135,72 +156,100 @@ class VideoResult:
 
 
 @dataclass
+class Sample:
+    """One embedded view of a tracked face."""
+
+    frame: int
+    time_s: float
+    box: tuple[int, int, int, int]  # (left, top, right, bottom) in the frame's pixels
+    embedding: np.ndarray  # unit length
+    weight: float  # quality: size x sharpness x frontal, in (0, 1]
+    score: float  # the detector's confidence
+
+
+@dataclass
+class TrackItem:
+    """One face track, without a name: what :func:`track_templates` returns per track."""
+
+    track_id: int
+    template: np.ndarray  # unit length: the quality-weighted mean of the track's samples
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int  # the last frame the detector found the face on
+    detections: int  # frames the detector found the face on
+    evidence: float  # summed weight of the samples behind the template (see MIN_EVIDENCE)
+    box: tuple[int, int, int, int]  # the best view's face box, in its frame's pixels
+    crop_frame: int  # the frame of the best view
+    crop_time_s: float
+    quality: float  # the best view's weight
+    crop: np.ndarray | None = None  # the best view, RGB, with some context around the face
+    samples: list[Sample] = field(default_factory=list)  # the best views (kept when asked)
+
+
+@dataclass
 class _TrackState:
     """What the pipeline knows about a track beyond its box."""
 
     first_time: float
     last_time: float
-    embeddings: list[np.ndarray] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)  # the best max_samples views
     template: np.ndarray | None = None
     weight_total: float = 0.0  # sum of the sample weights behind the template
     identity: str | None = None
     score: float = -1.0
     candidates: list[Candidate] = field(default_factory=list)
-    best_quality: float = 0.0
-    best_crop: np.ndarray | None = None
+    best: Sample | None = None  # the best view so far
+    best_crop: np.ndarray | None = None  # that view's face with context, BGR (when crops are kept)
     last_sample_frame: int = -(10**9)
     samples_taken: int = 0
+
+    @property
+    def best_quality(self) -> float:
+        return self.best.weight if self.best is not None else 0.0
 
 
 def _safe_name(label: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "face"
 
 
-class VideoRecognizer:
-    """Recognise and track faces through a video; see the module docstring.
+class VideoTracker:
+    """Track faces through a video and give each track a template and a best view; no gallery.
 
-    ``detector`` overrides the recognizer's detector for video (a :class:`Detector` or a
-    name for :func:`faceprint.detect.get_detector`): templates come from the recognizer's
-    embedder either way, so they stay comparable with the gallery.
+    ``detector`` overrides the engine's detector for video (a :class:`Detector` or a name for
+    :func:`faceprint.detect.get_detector`): templates come from the engine's embedder either way.
+    ``keep_crops`` keeps each track's best view as an image; ``keep_samples`` keeps the samples of
+    ended tracks (by default an ended track keeps only its template, so that memory stays flat on
+    a stream that runs for days).
     """
 
     def __init__(
         self,
-        recognizer: Recognizer,
+        engine: FaceEngine,
         every: int = 5,
         detect_size: int = 960,
         detector: Detector | str | None = None,
-        top_k: int = 3,
-        threshold: float | None = None,
         min_samples: int = 2,
         resample_s: float = 1.0,
         max_samples: int = 24,
-        unknown_threshold: float | None = None,
-        merge_gap_s: float = 1.0,
         scene_cuts: bool = True,
-        crops_dir: str | os.PathLike[str] | None = None,
         tracker: IouTracker | None = None,
+        keep_crops: bool = False,
+        keep_samples: bool = False,
     ) -> None:
         if every < 1:
             raise ValueError("every must be >= 1")
-        self.recognizer = recognizer
-        self.engine = recognizer.engine
-        self.detector = _video_detector(detector if detector is not None else self.engine.detector)
+        self.engine = engine
+        self.detector = _video_detector(detector if detector is not None else engine.detector)
         self.every = every
         self.detect_size = detect_size
-        self.top_k = top_k
-        self.threshold = recognizer.identify_threshold if threshold is None else threshold
         self.min_samples = min_samples
         self.resample_s = resample_s
         self.max_samples = max_samples
-        #: unknown tracks whose templates are at least this similar are one unknown person;
-        #: the 1:1 verification threshold is the operating point made for "same person?"
-        self.unknown_threshold = recognizer.verify_threshold if unknown_threshold is None else unknown_threshold
-        self.merge_gap_s = merge_gap_s
-        self.crops_dir = Path(crops_dir) if crops_dir is not None else None
-        self._tracker_template = tracker
         self.scene_cuts = scene_cuts
+        self.keep_crops = keep_crops
+        self.keep_samples = keep_samples
+        self._tracker_template = tracker
         self.reader: VideoReader | None = None
         self.reset()
 
@@ -218,7 +267,6 @@ class VideoRecognizer:
         self._cuts = SceneCutDetector()
         self._since_detect = 10**9  # the first frame runs the detector
         self._compacted = 0  # finished tracks already compacted
-        self._crops: dict[str, tuple[int, float]] = {}  # crop file -> (track, quality) of the view in it
 
     # ------------------------------------------------------------------------- frames
     def frames(
@@ -226,7 +274,7 @@ class VideoRecognizer:
     ) -> Iterator[FrameResult]:
         """Process a video frame by frame (each call starts a new video). The frames read
         are yielded even when the input turns out to be bad; then :class:`VideoError` is
-        raised (the timeline so far stays available from :meth:`timeline`)."""
+        raised (the tracks so far stay available)."""
         reader = open_video(source, live)
         self.reset()
         self.reader = reader
@@ -270,7 +318,7 @@ class VideoRecognizer:
                     state = self._states[track.id] = _TrackState(frame.time_s, frame.time_s)
                 state.last_time = frame.time_s
                 face.extra["track"] = track
-            self._sample(image, faces, frame.index)
+            self._sample(faces, frame)
         views = []
         for track in self.tracker.active:
             if track.missed > 0 and track.id not in fresh:
@@ -299,11 +347,11 @@ class VideoRecognizer:
         self._compact()
 
     def _compact(self) -> None:
-        """Keep only what the timeline needs of ended tracks, so that memory stays flat on
-        a stream that runs for days: their samples go, their template stays."""
-        for track in self.tracker.finished[self._compacted :]:
-            state = self._states[track.id]
-            state.embeddings, state.weights = [], []
+        """Keep only what the results need of ended tracks: unless asked to keep them, their
+        samples go and their template stays."""
+        if not self.keep_samples:
+            for track in self.tracker.finished[self._compacted :]:
+                self._states[track.id].samples = []
         self._compacted = len(self.tracker.finished)
         for track in self.tracker.discarded:  # too short to report
             self._states.pop(track.id, None)
@@ -338,7 +386,7 @@ class VideoRecognizer:
                     f.landmarks = np.asarray(f.landmarks, np.float32) / scale
         return faces
 
-    # ---------------------------------------------------------------------- identity
+    # ---------------------------------------------------------------------- templates
     def _wants_sample(self, state: _TrackState, quality: float, frame: int) -> bool:
         since = frame - state.last_sample_frame
         if state.samples_taken < self.min_samples:
@@ -347,18 +395,19 @@ class VideoRecognizer:
             return True
         return since >= self.resample_s * self.fps
 
-    def _sample(self, bgr: np.ndarray, faces: list[Face], frame: int) -> None:
-        """Embed the detections whose tracks need a sample; update those tracks' identity."""
+    def _sample(self, faces: list[Face], frame: Frame) -> None:
+        """Embed the detections whose tracks need a sample; update those tracks' templates."""
         faces = [f for f in faces if f.landmarks is not None]
         if not faces:
             return
+        bgr = frame.image
         # chips are cheap (about 0.3 ms); the embedder is not, so decide on the chip's quality
         chips = np.ascontiguousarray(self.engine.chips(bgr, faces)[..., ::-1])  # BGR frame -> RGB chips
         chosen: list[tuple[Face, np.ndarray, Quality]] = []
         for face, chip in zip(faces, chips):
             track: Track = face.extra["track"]  # type: ignore[assignment]
             quality = face_quality(face.box, face.landmarks, chip)
-            if self._wants_sample(self._states[track.id], quality.total, frame):
+            if self._wants_sample(self._states[track.id], quality.total, frame.index):
                 chosen.append((face, chip, quality))
         if not chosen:
             return
@@ -366,82 +415,154 @@ class VideoRecognizer:
         self.stats.faces_embedded += len(chosen)
         for (face, _, quality), embedding in zip(chosen, templates):
             track = face.extra["track"]
-            self._add_sample(self._states[track.id], embedding, quality, face.box, bgr, frame)  # type: ignore[union-attr]
+            sample = Sample(frame.index, frame.time_s, face.box, embedding, quality.total, face.score)
+            self._add_sample(self._states[track.id], sample, bgr)  # type: ignore[union-attr]
 
-    def _add_sample(
-        self,
-        state: _TrackState,
-        embedding: np.ndarray,
-        quality: Quality,
-        box: tuple[int, int, int, int],
-        bgr: np.ndarray,
-        frame: int,
-    ) -> None:
-        weight = quality.total
-        state.embeddings.append(embedding)
-        state.weights.append(weight)
-        if len(state.weights) > self.max_samples:  # keep the best views
-            worst = int(np.argmin(state.weights))
-            del state.embeddings[worst], state.weights[worst]
+    def _add_sample(self, state: _TrackState, sample: Sample, bgr: np.ndarray) -> None:
+        state.samples.append(sample)
+        if len(state.samples) > self.max_samples:  # keep the best views
+            del state.samples[int(np.argmin([s.weight for s in state.samples]))]
         state.samples_taken += 1
-        state.last_sample_frame = frame
-        if weight > state.best_quality:
-            state.best_quality = weight
-            if self.crops_dir is not None:
-                state.best_crop = crop_face(bgr, box)
-        weights = np.asarray(state.weights, np.float32)
-        state.template = normalize((np.stack(state.embeddings) * weights[:, None]).sum(axis=0))
+        state.last_sample_frame = sample.frame
+        if sample.weight > state.best_quality:
+            state.best = sample
+            if self.keep_crops:
+                state.best_crop = crop_face(bgr, sample.box)
+        weights = np.asarray([s.weight for s in state.samples], np.float32)
+        vectors = np.stack([s.embedding for s in state.samples])
+        state.template = normalize((vectors * weights[:, None]).sum(axis=0))
         state.weight_total = float(weights.sum())
-        probe = Face(box=box, score=1.0, embedding=state.template)
-        match = self.recognizer.identify_faces([probe], top_k=self.top_k, threshold=self.threshold)[0]
-        state.identity, state.score, state.candidates = match.identity, match.score, match.candidates
+        self._identify(state)
 
-    # ---------------------------------------------------------------------- timeline
+    def _identify(self, state: _TrackState) -> None:
+        """Called when a track's template changes (a gallery names it here)."""
+
+    # ---------------------------------------------------------------------- results
     def _reported(self) -> list[tuple[Track, _TrackState]]:
         tracks = self.tracker.finished + [t for t in self.tracker.active if self.tracker.confirmed(t)]
         return [(t, self._states[t.id]) for t in tracks if self._states[t.id].template is not None]
 
+    def tracks(self) -> list[TrackItem]:
+        """Every track long enough to report, in order of start (tracks still on screen too)."""
+        items = []
+        for track, state in sorted(self._reported(), key=lambda r: (r[0].first_frame, r[0].id)):
+            best = state.best
+            assert best is not None and state.template is not None  # a template has a best view
+            crop = state.best_crop
+            items.append(
+                TrackItem(
+                    track_id=track.id,
+                    template=state.template,
+                    start_s=state.first_time,
+                    end_s=state.last_time,
+                    start_frame=track.first_frame,
+                    end_frame=track.last_frame,
+                    detections=track.hits,
+                    evidence=state.weight_total,
+                    box=best.box,
+                    crop_frame=best.frame,
+                    crop_time_s=best.time_s,
+                    quality=best.weight,
+                    crop=None if crop is None else np.ascontiguousarray(crop[..., ::-1]),
+                    samples=list(state.samples),
+                )
+            )
+        return items
+
+
+class VideoRecognizer(VideoTracker):
+    """Recognise and track faces through a video; see the module docstring.
+
+    ``detector`` overrides the recognizer's detector for video (a :class:`Detector` or a
+    name for :func:`faceprint.detect.get_detector`): templates come from the recognizer's
+    embedder either way, so they stay comparable with the gallery. ``unknown_threshold`` and
+    ``min_evidence``: how tracks are grouped by person (:data:`TRACK_THRESHOLD`,
+    :data:`MIN_EVIDENCE`).
+    """
+
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        every: int = 5,
+        detect_size: int = 960,
+        detector: Detector | str | None = None,
+        top_k: int = 3,
+        threshold: float | None = None,
+        min_samples: int = 2,
+        resample_s: float = 1.0,
+        max_samples: int = 24,
+        unknown_threshold: float | None = None,
+        merge_gap_s: float = 1.0,
+        scene_cuts: bool = True,
+        crops_dir: str | os.PathLike[str] | None = None,
+        tracker: IouTracker | None = None,
+        min_evidence: float = MIN_EVIDENCE,
+    ) -> None:
+        self.recognizer = recognizer
+        self.top_k = top_k
+        self.threshold = recognizer.identify_threshold if threshold is None else threshold
+        self.unknown_threshold = TRACK_THRESHOLD if unknown_threshold is None else unknown_threshold
+        self.min_evidence = min_evidence
+        self.merge_gap_s = merge_gap_s
+        self.crops_dir = Path(crops_dir) if crops_dir is not None else None
+        super().__init__(
+            recognizer.engine,
+            every,
+            detect_size,
+            detector,
+            min_samples,
+            resample_s,
+            max_samples,
+            scene_cuts,
+            tracker,
+            keep_crops=self.crops_dir is not None,
+        )
+
+    def reset(self) -> None:
+        super().reset()
+        self._crops: dict[str, tuple[int, float]] = {}  # crop file -> (track, quality) of the view in it
+
+    def _identify(self, state: _TrackState) -> None:
+        assert state.template is not None and state.best is not None
+        probe = Face(box=state.best.box, score=1.0, embedding=state.template)
+        match = self.recognizer.identify_faces([probe], top_k=self.top_k, threshold=self.threshold)[0]
+        state.identity, state.score, state.candidates = match.identity, match.score, match.candidates
+
+    # ---------------------------------------------------------------------- timeline
     def _unknown_labels(self, rows: list[tuple[Track, _TrackState]]) -> dict[int, tuple[str, float, bool]]:
         """Labels for the tracks the gallery left unknown: (label, score, known).
 
-        First, a track whose template matches the tracks of a person identified in this
-        video (their quality-weighted centroid, at the same-person threshold) is that
-        person: a face seen side-on in one shot is recognised through a frontal shot of the
-        same person elsewhere in the video. The rest are grouped in order of appearance:
-        each joins the most similar group whose centroid clears the threshold."""
+        Tracks are grouped by person with :func:`faceprint.cluster.cluster_templates` (identified
+        tracks too, and only tracks with enough evidence behind their template). An unknown track
+        grouped with identified tracks of one person is that person: a face seen side-on in one
+        shot is recognised through a frontal shot elsewhere in the video. Otherwise the tracks of
+        one group share an ``unknown-<k>``, numbered in order of appearance; a track that is
+        not grouped (too little evidence, or a group holding several named people) gets its own."""
+        pooled = [(t, s) for t, s in rows if s.identity is not None or s.weight_total >= self.min_evidence]
+        group: dict[int, int] = {}
+        if pooled:
+            vectors = np.stack([s.template for _, s in pooled])  # type: ignore[misc]
+            result = cluster_templates(vectors, self.unknown_threshold, slack=0.0, threads=1)
+            group = {t.id: int(g) for (t, _), g in zip(pooled, result.labels)}
+        names: dict[int, set[str]] = {}
+        for track, state in pooled:
+            if state.identity is not None:
+                names.setdefault(group[track.id], set()).add(state.identity)
         labels: dict[int, tuple[str, float, bool]] = {}
-        known: dict[str, np.ndarray] = {}
-        for _, state in rows:
-            if state.identity is not None and state.template is not None:
-                known.setdefault(state.identity, np.zeros_like(state.template))
-                known[state.identity] += state.template * state.weight_total
-        names = list(known)
-        centroids = normalize(np.stack([known[n] for n in names])) if names else None
-        sums: list[np.ndarray] = []
+        unknown: dict[int | tuple[str, int], str] = {}  # a group of unknown tracks, or one track -> label
         for track, state in sorted(rows, key=lambda r: (r[0].first_frame, r[0].id)):
-            if state.identity is not None or state.template is None:
+            if state.identity is not None:
                 continue
-            if centroids is not None:
-                sims = centroids @ state.template
-                j = int(np.argmax(sims))
-                if sims[j] >= self.unknown_threshold:
-                    name = names[j]
-                    score = next((c.score for c in state.candidates if c.identity == name), float(sims[j]))
-                    labels[track.id] = (name, score, True)
-                    continue
-            weight = state.weight_total
-            best, best_sim = -1, self.unknown_threshold
-            if sums:
-                sims = normalize(np.stack(sums)) @ state.template
-                j = int(np.argmax(sims))
-                if sims[j] >= best_sim:
-                    best = j
-            if best < 0:
-                sums.append(state.template * weight)
-                best = len(sums) - 1
-            else:
-                sums[best] = sums[best] + state.template * weight
-            labels[track.id] = (f"unknown-{best + 1}", state.score, False)
+            g = group.get(track.id)
+            named = names.get(g, set()) if g is not None else set()
+            if len(named) == 1:
+                (name,) = named
+                score = self.recognizer.gallery.score(state.template, name, self.recognizer.model)  # type: ignore[arg-type]
+                labels[track.id] = (name, score, True)
+                continue
+            key: int | tuple[str, int] = g if g is not None and not named else ("alone", track.id)
+            label = unknown.setdefault(key, f"unknown-{len(unknown) + 1}")
+            labels[track.id] = (label, state.score, False)
         return labels
 
     def timeline(self) -> list[Appearance]:
@@ -611,3 +732,25 @@ def recognize_video(
         interrupted=interrupted,
         annotated=str(annotate) if writer is not None and writer.frames else None,
     )
+
+
+def track_templates(
+    source: VideoSource | VideoReader,
+    engine: FaceEngine,
+    every: int = 5,
+    detect_size: int = 960,
+    on_progress: Callable[[int], None] | None = None,
+    *,
+    max_frames: int | None = None,
+    **options: Any,
+) -> list[TrackItem]:
+    """One item per face track of a video, with no gallery (e.g. to cluster the people of videos):
+    its template, time span, and best view (RGB crop and face box), in order of start. Detection and
+    tracking run as in :func:`recognize_video`; ``options`` go to :class:`VideoTracker` (``detector``,
+    ``keep_samples``, ...). ``on_progress(1)`` is called per frame. Raises :class:`VideoError` when
+    the input cannot be read or ends early (a truncated file)."""
+    video = VideoTracker(engine, every, detect_size, keep_crops=True, **options)
+    for _ in video.frames(source, max_frames=max_frames):
+        if on_progress is not None:
+            on_progress(1)
+    return video.tracks()
