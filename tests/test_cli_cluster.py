@@ -81,3 +81,17 @@ def test_outputs_never_overwrite_an_input(tmp_path: Path) -> None:
     proc = faceprint(tmp_path / "g.db", "cluster", "--html", str(photo), str(photo))
     assert proc.returncode == 2 and "not overwriting" in proc.stderr
     assert photo.read_bytes() == before
+
+
+def test_a_video_track_joins_the_photos_of_its_person(tmp_path: Path) -> None:
+    clip = FIXTURES / "video" / "hamilton_120-199.mp4"
+    photo = FIXTURES / "video" / "lin-manuel-miranda.png"
+    proc = faceprint(tmp_path / "g.db", "cluster", "--json", "--out", str(tmp_path / "out"), str(clip), str(photo))
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    (track,) = [r for r in records if r["image"] == str(clip)]
+    assert track["track"] >= 1 and 0 <= track["start_s"] < track["end_s"]
+    (still,) = [r for r in records if r["image"] == str(photo)]
+    assert track["cluster"] == still["cluster"]  # Lin-Manuel Miranda, on stage and in his photo
+    crops = sorted(p.name for p in (tmp_path / "out" / f"person-{still['cluster']}").iterdir())
+    assert crops == ["hamilton_120-199-track1.jpg", "lin-manuel-miranda.jpg"]

@@ -337,15 +337,28 @@ def _f1(p: float, r: float) -> float:
 # --------------------------------------------------------------------------- images
 @dataclass
 class FaceRecord:
-    """One face of a clustered image: ``cluster`` is None below ``min_size``."""
+    """One face of a clustered image, or one face track of a video (``track`` set, ``box`` is its best
+    view's in that frame, ``crop`` that view): ``cluster`` is None below ``min_size``."""
 
     image: str
     box: tuple[int, int, int, int]
     cluster: int | None
     score: float
+    track: int | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    crop: np.ndarray | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, object]:
-        return {"image": self.image, "box": list(self.box), "cluster": self.cluster, "score": round(self.score, 4)}
+        record: dict[str, object] = {
+            "image": self.image,
+            "box": list(self.box),
+            "cluster": self.cluster,
+            "score": round(self.score, 4),
+        }
+        if self.track is not None:
+            record.update(track=self.track, start_s=round(self.start_s or 0.0, 3), end_s=round(self.end_s or 0.0, 3))
+        return record
 
 
 @dataclass
@@ -368,13 +381,14 @@ def cluster_images(
     k: int = DEFAULT_K,
     slack: float = DEFAULT_SLACK,
     on_progress: Callable[[int], None] | None = None,
+    videos: Iterable[str | os.PathLike[str]] = (),
 ) -> ImageClusters:
-    """Detect and embed every face of every image (``workers`` processes), then cluster them all.
-    A file that fails is listed in ``errors`` and the rest go on. ``on_progress(1)`` per image."""
+    """Detect and embed every face of every image (``workers`` processes), and every face track of
+    every video (one item per track: its quality-weighted template), then cluster them all. A file
+    that fails is listed in ``errors`` and the rest go on. ``on_progress(1)`` per image and per video."""
     from faceprint.pipeline import EngineSpec, analyze_images
 
-    sources: list[str] = []
-    boxes: list[tuple[int, int, int, int]] = []
+    records: list[FaceRecord] = []
     vectors: list[np.ndarray] = []
     errors: list[tuple[str, str]] = []
     no_face: list[str] = []
@@ -385,17 +399,43 @@ def cluster_images(
             no_face.append(res.source)
         for face in res.faces:
             assert face.embedding is not None  # mode "all" embeds every face
-            sources.append(res.source)
-            boxes.append(tuple(int(v) for v in face.box))  # type: ignore[arg-type]
+            records.append(FaceRecord(res.source, tuple(int(v) for v in face.box), None, 0.0))  # type: ignore[arg-type]
             vectors.append(face.embedding)
+        if on_progress:
+            on_progress(1)
+    for video in videos:
+        _add_tracks(str(video), engine, records, vectors, errors, no_face)
         if on_progress:
             on_progress(1)
     dim = vectors[0].shape[0] if vectors else 128
     matrix = np.stack(vectors) if vectors else np.empty((0, dim), np.float32)
     threads = max(1, min(workers, os.cpu_count() or 1))
     result = cluster_templates(matrix, threshold, min_size, k, slack=slack, threads=threads)
-    faces = [
-        FaceRecord(src, box, int(lab) if lab >= 0 else None, float(score))
-        for src, box, lab, score in zip(sources, boxes, result.labels, result.scores)
-    ]
-    return ImageClusters(faces, result, errors, no_face)
+    for record, label, score in zip(records, result.labels, result.scores):
+        record.cluster = int(label) if label >= 0 else None
+        record.score = float(score)
+    return ImageClusters(records, result, errors, no_face)
+
+
+def _add_tracks(
+    video: str,
+    engine: FaceEngine,
+    records: list[FaceRecord],
+    vectors: list[np.ndarray],
+    errors: list[tuple[str, str]],
+    no_face: list[str],
+) -> None:
+    """A video's face tracks as items to cluster (a track is one person for as long as it lasts)."""
+    from faceprint.errors import FaceprintError
+    from faceprint.video import track_templates
+
+    try:
+        tracks = track_templates(video, engine)
+    except FaceprintError as exc:
+        errors.append((video, str(exc)))
+        return
+    if not tracks:
+        no_face.append(video)
+    for t in tracks:
+        records.append(FaceRecord(video, t.box, None, 0.0, t.track_id, t.start_s, t.end_s, t.crop))
+        vectors.append(t.template)

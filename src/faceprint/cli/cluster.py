@@ -35,7 +35,9 @@ CROP_MARGIN = 0.5
 
 
 def cluster(
-    paths: Annotated[list[Path], typer.Argument(help="Photos, folders of photos, or video files.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Photos, folders of photos, or video files (each face track is one item).")
+    ],
     threshold: Annotated[float | None, ThresholdOption] = None,
     min_size: Annotated[
         int, typer.Option("--min-size", min=1, help="Smallest group; faces of smaller ones get cluster null.")
@@ -49,17 +51,22 @@ def cluster(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per face per line.")] = False,
 ) -> None:
-    """Group faces by person: every face of every photo gets a cluster number (largest group first)."""
+    """Group faces by person: every face of every photo, and every face track of every video file,
+    gets a cluster number (largest group first)."""
     from faceprint.cluster import DEFAULT_THRESHOLD, cluster_images
     from faceprint.fileio import check_outputs
+    from faceprint.video.reader import VIDEO_SUFFIXES
 
-    files, empty = image_files(paths)
+    videos = [p for p in paths if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES]
+    others = [p for p in paths if p not in videos]
+    files, empty = image_files(others) if others else ([], [])
     try:
-        check_outputs(files, {"--out": out_dir, "--html": html_report}, folders=("--out",))
+        check_outputs([*files, *videos], {"--out": out_dir, "--html": html_report}, folders=("--out",))
     except FaceprintError as exc:
         raise fail(str(exc), 2) from None
     engine = state.engine()
-    with progress_bar(len(files), "clustering", enabled=len(files) > 1) as advance:
+    total = len(files) + len(videos)
+    with progress_bar(total, "clustering", enabled=total > 1) as advance:
         found = cluster_images(
             files,
             engine,
@@ -67,6 +74,7 @@ def cluster(
             threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
             min_size=min_size,
             on_progress=advance,
+            videos=videos,
         )
     failures = list(empty) + found.errors
     if as_json:
@@ -116,7 +124,9 @@ def _face_crops(faces: list[Any]) -> Any:
 
     by_image: dict[str, list[Any]] = defaultdict(list)
     for face in faces:
-        if face.cluster is not None:
+        if face.cluster is not None and face.crop is not None:
+            yield face, face.crop  # a video track's best view, cut when it was seen
+        elif face.cluster is not None:
             by_image[face.image].append(face)
     for image, members in by_image.items():
         pixels = load_image(image).pixels
@@ -132,7 +142,7 @@ def _write_crops(faces: list[Any], out_dir: Path) -> int:
     for face, crop in _face_crops(faces):
         folder = out_dir / f"person-{face.cluster}"
         folder.mkdir(parents=True, exist_ok=True)
-        stem = Path(face.image).stem
+        stem = Path(face.image).stem + (f"-track{face.track}" if face.track is not None else "")
         counts[(face.cluster, stem)] += 1
         n = counts[(face.cluster, stem)]
         with AtomicPath(folder / (f"{stem}.jpg" if n == 1 else f"{stem}-{n}.jpg")) as tmp:

@@ -36,6 +36,8 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _FRAME_COUNT_SLACK = 2
 #: a live source that yields no frame for this long has dropped
 DEFAULT_STREAM_TIMEOUT_S = 5.0
+#: file suffixes taken for video files where a command accepts photos and videos alike
+VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 
 
 @dataclass
