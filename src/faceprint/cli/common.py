@@ -176,3 +176,15 @@ def image_files(paths: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
     if not files:
         raise fail("; ".join(message for _, message in empty))
     return files, empty
+
+
+def enroll_record(result: Any) -> dict[str, Any]:
+    """The JSON object of one person's enrolment (an :class:`faceprint.api.EnrollResult`)."""
+    return {
+        "identity": result.name,
+        "added": len(result.added),
+        "skipped": len(result.skipped),
+        "errors": [m for _, m in result.errors],
+        "not_attempted": len(result.not_attempted),
+        "chosen": [{"image": src, "box": list(box), "reason": why} for src, box, why in result.chosen],
+    }

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from faceprint.cli.common import (
     emit,
+    enroll_record,
     err,
     fail,
     image_files,
@@ -127,16 +128,7 @@ def enroll(
         failures.extend(result.errors)
         not_attempted += result.not_attempted
         if as_json:
-            emit(
-                {
-                    "identity": result.name,
-                    "added": len(result.added),
-                    "skipped": len(result.skipped),
-                    "errors": [m for _, m in result.errors],
-                    "not_attempted": len(result.not_attempted),
-                    "chosen": [{"image": src, "box": list(box), "reason": why} for src, box, why in result.chosen],
-                }
-            )
+            emit(enroll_record(result))
         else:
             for src, box, why in result.chosen:
                 err.print(f"[dim]{escape(src)}: several faces; took {tuple(box)}: {escape(why)}[/dim]")

@@ -236,7 +236,7 @@ def enroll_video(name: str, clip: Path, as_json: bool) -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from rich.markup import escape
 
-    from faceprint.cli.common import emit, err, fail, out, progress_bar, report_failures, state
+    from faceprint.cli.common import emit, enroll_record, err, fail, out, progress_bar, report_failures, state
     from faceprint.errors import FaceprintError
     from faceprint.names import validate_name
     from faceprint.video.enrol import enrol_from_video
@@ -266,11 +266,7 @@ def enroll_video(name: str, clip: Path, as_json: bool) -> None:
     if as_json:
         emit(
             {
-                "identity": result.name,
-                "added": len(result.added),
-                "skipped": len(result.skipped),
-                "errors": [m for _, m in result.errors],
-                "not_attempted": len(result.not_attempted),
+                **enroll_record(result),
                 "video": result.video,
                 "tracks": result.tracks,
                 "track": {
