@@ -8,7 +8,15 @@ was chosen on the View 1 *training* people (peopleDevTrain.txt) -- disjoint peop
 
     python benchmarks/lfw_open_set.py                # the test split, default threshold
     python benchmarks/lfw_open_set.py --calibrate    # re-derive the default thresholds
-    python benchmarks/lfw_open_set.py --compare      # max / mean / centroid scoring side by side
+    python benchmarks/lfw_open_set.py --compare      # max / mean / centroid / views scoring side by side
+    python benchmarks/lfw_open_set.py --views        # multi-view people (faceprint.match.ViewRule)
+    python benchmarks/lfw_open_set.py --calibrate --enrol-photos 4 --sweep-views 0.88:1,0.9:0.5 --seeds 10
+
+``--enrol-photos N`` enrols N photos of each person (people with >= N + 1 photos; the next 4 are
+probes), so that a person's photos can be diverse enough to form views. ``--sweep-views`` scores the
+same galleries with each ``split_below:blend`` rule and reports DIR at FPIR 5% (the share of enrolled
+probes identified at the threshold that lets 5% of unknown probes through), averaged over ``--seeds``
+consecutive seeds: how the default view rule was chosen, on DevTrain only.
 """
 
 from __future__ import annotations
@@ -27,19 +35,19 @@ from faceprint import FaceEngine, Recognizer
 from faceprint.evaluate.extract import nearest_centre
 from faceprint.gallery import Gallery
 from faceprint.image import load_image
-from faceprint.match import DEFAULT_IDENTIFY, identity_scores
+from faceprint.match import DEFAULT_IDENTIFY, DEFAULT_VIEWS, ViewRule, gallery_views, identity_scores
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def build_split(
-    lfw: Path, people_file: str, n_known: int, n_unknown: int, seed: int
+    lfw: Path, people_file: str, n_known: int, n_unknown: int, seed: int, enrol_photos: int = 2
 ) -> tuple[dict[str, list[Path]], list[tuple[str, Path]], list[Path]]:
     """(enrol photos per person, [(person, probe)], unknown probes), seeded."""
     rows = [line.split("\t") for line in (lfw / people_file).read_text().splitlines()[1:] if "\t" in line]
     people = [(name, int(count)) for name, count in rows]
     rng = random.Random(seed)
-    many = [p for p in people if p[1] >= 5]
+    many = [p for p in people if p[1] >= max(5, enrol_photos + 1)]
     rng.shuffle(many)
     known = many[:n_known]
     rest = [p for p in people if p not in known]
@@ -53,8 +61,8 @@ def build_split(
     for name, count in known:
         order = list(range(1, count + 1))
         rng.shuffle(order)
-        enrol[name] = [photo(name, i) for i in order[:2]]
-        probes += [(name, photo(name, i)) for i in order[2:6]]
+        enrol[name] = [photo(name, i) for i in order[:enrol_photos]]
+        probes += [(name, photo(name, i)) for i in order[enrol_photos : enrol_photos + 4]]
     unknown = [photo(name, rng.randint(1, count)) for name, count in rest[:n_unknown]]
     return enrol, probes, unknown
 
@@ -69,32 +77,31 @@ def central_template(rec: Recognizer, path: Path) -> np.ndarray | None:
     return rec.engine.embed(img, [face])[0].embedding
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
-    ap.add_argument("--calibrate", action="store_true", help="use DevTrain people and print the thresholds")
-    ap.add_argument("--compare", action="store_true", help="compare identity scoring rules")
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--workers", type=int, default=1, help="enrolment worker processes")
-    ap.add_argument("--threshold", type=float, default=None)
-    ap.add_argument("--embedder", default="onnx")
-    ap.add_argument("--detector", default=None, help="default: the library default")
-    ap.add_argument(
-        "--enrol",
-        choices=("plain", "largest"),
-        default="plain",
-        help="plain: as `faceprint enroll DIR` does (the subject of a group photo chosen, or the photo refused); "
-        "largest: as --largest",
-    )
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
-    if not args.lfw.is_dir():
-        sys.exit(f"LFW not found at {args.lfw} (pass --lfw)")
+Scoring = tuple[str, str, ViewRule | None]  # (row name, aggregation, view rule)
 
+
+def scorings(args: argparse.Namespace) -> list[Scoring]:
+    """The identity scoring rules to measure, as asked on the command line."""
+    rule = ViewRule(
+        split_below=DEFAULT_VIEWS.split_below if args.split_below is None else args.split_below,
+        blend=DEFAULT_VIEWS.blend if args.blend is None else args.blend,
+    )
+    if args.sweep_views:
+        swept = [tuple(float(x) for x in item.split(":")) for item in args.sweep_views.split(",")]
+        return [("centroid", "centroid", None)] + [
+            (f"views {sb:g}:{b:g}", "views", ViewRule(split_below=sb, blend=b)) for sb, b in swept
+        ]
+    if args.compare:
+        return [("max", "max", None), ("mean", "mean", None), ("centroid", "centroid", None), ("views", "views", rule)]
+    return [("views", "views", rule)] if args.views else [("centroid", "centroid", None)]
+
+
+def run(args: argparse.Namespace, seed: int) -> dict[str, object]:
+    """Enrol one seeded split, embed its probes, and score them with every rule of :func:`scorings`."""
     people_file, n_known, n_unknown = (
         ("peopleDevTrain.txt", 200, 400) if args.calibrate else ("peopleDevTest.txt", 120, 300)
     )
-    enrol, probes, unknown = build_split(args.lfw, people_file, n_known, n_unknown, args.seed)
+    enrol, probes, unknown = build_split(args.lfw, people_file, n_known, n_unknown, seed, args.enrol_photos)
     tmp = tempfile.mkdtemp()
     rec = Recognizer(
         Gallery(Path(tmp) / "gallery.db"),
@@ -120,28 +127,35 @@ def main() -> None:
     truth = np.array([matrix.names.index(name) for name, _ in probes])
     dim = matrix.vectors.shape[1]
 
-    def scores(templates: list[np.ndarray | None], how: str) -> tuple[np.ndarray, np.ndarray]:
+    def scores(templates: list[np.ndarray | None], how: str, rule: ViewRule | None) -> tuple[np.ndarray, np.ndarray]:
         q = np.stack([t if t is not None else np.zeros(dim, np.float32) for t in templates])
-        s = identity_scores(q, matrix, how)  # type: ignore[arg-type]
+        s = identity_scores(q, matrix, how, views=rule)  # type: ignore[arg-type]
         s[[t is None for t in templates]] = -np.inf  # no face found: nothing can match
         return s.argmax(1), s.max(1)
 
-    results = {}
-    for how in ("max", "mean", "centroid") if args.compare else (rec.gallery.aggregation,):
-        top, best = scores(probe_t, how)
-        _, ubest = scores(unknown_t, how)
+    results = []
+    for name, how, rule in scorings(args):
+        top, best = scores(probe_t, how, rule)
+        _, ubest = scores(unknown_t, how, rule)
         correct = top == truth
         rank1 = float(correct.mean())
-        row: dict[str, float | int | str] = {"scoring": how, "rank1": round(rank1, 4)}
+        row: dict[str, float | int | str] = {"scoring": name, "rank1": round(rank1, 4)}
+        at_fpir_5pct = float(np.quantile(ubest[np.isfinite(ubest)], 0.95))
         if args.calibrate:
-            threshold = float(np.quantile(ubest[np.isfinite(ubest)], 0.95))
+            threshold = at_fpir_5pct
             row["threshold_fpir_5pct"] = round(threshold, 4)
         else:
             threshold = args.threshold if args.threshold is not None else DEFAULT_IDENTIFY.threshold
         row["threshold"] = round(threshold, 4)
         row["identified"] = round(float((correct & (best >= threshold)).mean()), 4)
         row["rejected"] = round(float((ubest < threshold).mean()), 4)
-        results[how] = row
+        # DIR at FPIR 5%: identified at the threshold that lets 5% of this split's unknowns through
+        row["dir_fpir_5pct"] = round(float((correct & (best >= at_fpir_5pct)).mean()), 4)
+        if args.calibrate:  # the default threshold on these (training) people: its FPIR under this scoring
+            row["fpir_at_default"] = round(float((ubest >= DEFAULT_IDENTIFY.threshold).mean()), 4)
+        if rule is not None:  # how many enrolled people the rule gave more than one view
+            row["people_with_views"] = int((np.bincount(gallery_views(matrix, rule).owners) > 1).sum())
+        results.append(row)
 
     verify: dict[str, float] = {}
     if args.calibrate:
@@ -163,9 +177,9 @@ def main() -> None:
             "impostor_pairs": int((~same).sum()),
         }
 
-    summary = {
+    return {
         "split": people_file,
-        "seed": args.seed,
+        "seed": seed,
         "enrolled_people": len(enrol),
         "enrol_photos": n_enrol,
         "enrol_mode": args.enrol,
@@ -180,15 +194,58 @@ def main() -> None:
         "probe_images_per_s": round((len(probes) + len(unknown)) / t_probe, 1),
         "model": model,
         "verify": verify,
-        "results": list(results.values()),
+        "results": results,
     }
+
+
+def average(runs: list[dict[str, object]]) -> dict[str, object]:
+    """One summary of several seeds: the first run's details, each result row's numbers averaged."""
+    out = dict(runs[0]) | {"seed": [r["seed"] for r in runs], "verify": {}}
+    rows = [r["results"] for r in runs]
+    out["results"] = [
+        {k: v if isinstance(v, str) else round(float(np.mean([rs[i][k] for rs in rows])), 4) for k, v in row.items()}
+        for i, row in enumerate(rows[0])  # type: ignore[arg-type]
+    ]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lfw", type=Path, default=REPO.parent / "shared" / "data" / "lfw")
+    ap.add_argument("--calibrate", action="store_true", help="use DevTrain people and print the thresholds")
+    ap.add_argument("--compare", action="store_true", help="compare identity scoring rules")
+    ap.add_argument("--views", action="store_true", help="score multi-view people (faceprint.match.ViewRule)")
+    ap.add_argument("--split-below", type=float, default=None, help="--views: ViewRule.split_below")
+    ap.add_argument("--blend", type=float, default=None, help="--views: ViewRule.blend")
+    ap.add_argument("--sweep-views", default="", help="split_below:blend,... view rules to compare")
+    ap.add_argument("--enrol-photos", type=int, default=2, help="photos enrolled per person")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--seeds", type=int, default=1, help="average over this many seeds from --seed on")
+    ap.add_argument("--workers", type=int, default=1, help="enrolment worker processes")
+    ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--embedder", default="onnx")
+    ap.add_argument("--detector", default=None, help="default: the library default")
+    ap.add_argument(
+        "--enrol",
+        choices=("plain", "largest"),
+        default="plain",
+        help="plain: as `faceprint enroll DIR` does (the subject of a group photo chosen, or the photo refused); "
+        "largest: as --largest",
+    )
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    if not args.lfw.is_dir():
+        sys.exit(f"LFW not found at {args.lfw} (pass --lfw)")
+
+    runs = [run(args, args.seed + k) for k in range(args.seeds)]
+    summary = runs[0] if len(runs) == 1 else average(runs)
     if args.json:
         print(json.dumps(summary))
         return
     for key, value in summary.items():
         if key != "results":
             print(f"{key:>20}: {value}")
-    for row in results.values():
+    for row in summary["results"]:  # type: ignore[attr-defined]
         print("  ".join(f"{k}={v}" for k, v in row.items()))
 
 

@@ -20,8 +20,9 @@ from faceprint.errors import (
     PhotoNotFoundError,
     UnknownIdentityError,
 )
-from faceprint.gallery import Gallery, SQLiteStore, Template
-from faceprint.match import identity_scores, rank_identities
+from faceprint.gallery import Gallery, SQLiteStore, Template, ViewRule
+from faceprint.gallery.base import TemplateMatrix
+from faceprint.match import gallery_views, identity_scores, rank_identities
 
 from .conftest import damage_gallery
 
@@ -132,10 +133,14 @@ def test_identity_scores_agree_with_brute_force(labels: list[int], seed: int) ->
     vectors = np.stack([unit(rng) for _ in labels])
     uniq = sorted(set(labels))
     remap = np.array([uniq.index(x) for x in labels], np.int32)
-    from faceprint.gallery.base import TemplateMatrix
-
     matrix = TemplateMatrix(np.arange(len(labels)), remap, [f"id{x}" for x in uniq], vectors)
     q = np.stack([unit(rng) for _ in range(3)])
+    # random 8-d vectors are all diverse: "views" then scores the best of each identity's view vectors
+    views = gallery_views(matrix, ViewRule())
+    np.testing.assert_allclose(identity_scores(q, matrix, "views", views=views), identity_scores(q, matrix, "views"))
+    for j in range(len(uniq)):
+        own = views.vectors[views.owners == j]
+        np.testing.assert_allclose(identity_scores(q, matrix, "views")[:, j], (q @ own.T).max(1), atol=1e-6)
     for how in ("max", "mean", "centroid"):
         got = identity_scores(q, matrix, how)
         for j in range(len(uniq)):
@@ -233,3 +238,60 @@ def test_missing_gallery_is_created_only_when_asked(tmp_path: Path) -> None:
     assert not (tmp_path / "nope.db").exists()
     with pytest.raises(GalleryError, match="is a folder"):
         SQLiteStore(tmp_path)
+
+
+def spread(rng: np.random.Generator, centre: np.ndarray, n: int, noise: float = 0.02) -> list[np.ndarray]:
+    """``n`` unit templates close to ``centre`` (cosine ~0.997 in 16 dimensions)."""
+    return [v / np.linalg.norm(v) for v in centre + noise * rng.normal(size=(n, len(centre))).astype(np.float32)]
+
+
+def two_sided_person(rng: np.random.Generator, dim: int = 16) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """A frontal and a profile look of one person (cosine ~0.6 between them), 3 templates of each."""
+    front = unit(rng, dim)
+    side = front + 1.3 * unit(rng, dim)
+    side = (side / np.linalg.norm(side)).astype(np.float32)
+    return front, side, spread(rng, front, 3) + spread(rng, side, 3)
+
+
+def test_diverse_templates_make_views_and_a_query_near_either_scores_high(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    front, side, templates = two_sided_person(rng)
+    path = tmp_path / "g.db"
+    store = SQLiteStore(path)
+    store.add_templates("ann", [template(t, f"a{k}") for k, t in enumerate(templates)])
+    store.add_templates("bob", [template(t, f"b{k}") for k, t in enumerate(spread(rng, unit(rng, 16), 4))])
+    views = Gallery(path, "views", views=ViewRule(blend=1.0))
+    plain = Gallery(path)
+    ann = gallery_views(views.matrix(MODEL), views.views)
+    assert np.bincount(ann.owners).tolist() == [2, 1]  # ann: a frontal and a profile view; bob: one
+    for look in (front, side):
+        query = spread(rng, look, 1)[0]
+        best = views.search(query, MODEL, 2)[0][0]
+        assert best.identity == "ann" and best.score > 0.98  # as close as to the look itself
+        assert plain.search(query, MODEL, 2)[0][0].score < 0.95  # the mean of both looks fits neither
+        assert views.score(query, "ann", MODEL) == pytest.approx(best.score, abs=1e-6)
+    # the default rule blends each view with the overall mean: between the two
+    blended = Gallery(path, "views").search(spread(rng, side, 1)[0], MODEL, 1)[0][0].score
+    assert plain.search(side, MODEL, 1)[0][0].score < blended < 0.99
+
+
+def test_a_coherent_person_keeps_one_view_and_todays_scores(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    store = SQLiteStore(tmp_path / "g.db")
+    for k in range(6):
+        store.add_templates(f"p{k}", [template(t, f"p{k}-{i}") for i, t in enumerate(spread(rng, unit(rng, 16), 5))])
+    views, plain = Gallery(tmp_path / "g.db", "views"), Gallery(tmp_path / "g.db")
+    assert len(gallery_views(views.matrix(MODEL), views.views).vectors) == 6
+    queries = np.stack([unit(rng, 16) for _ in range(20)])
+    for a, b in zip(views.search(queries, MODEL, 6), plain.search(queries, MODEL, 6)):
+        assert a == b  # same names, same scores to the bit
+    assert views.score(queries[0], "p3", MODEL) == plain.score(queries[0], "p3", MODEL)
+
+
+def test_view_rule_is_checked(tmp_path: Path) -> None:
+    for bad in ({"split_below": 1.5}, {"blend": -0.1}, {"max_views": 0}, {"max_views": 17}):
+        with pytest.raises(ValueError):
+            ViewRule(**bad)  # type: ignore[arg-type]
+    assert Gallery.__init__.__kwdefaults__["views"] is None  # views are an option: centroid scoring by default
+    with pytest.raises(ValueError, match="aggregation 'views'"):
+        Gallery(tmp_path / "g.db", views=ViewRule())

@@ -285,3 +285,96 @@ def test_an_index_file_of_an_older_format_is_rebuilt(big: tuple[Path, np.ndarray
     again = Gallery(path, ann_min_identities=100)
     assert [r[0].identity for r in again.search(q, MODEL)] == want
     assert again._indexes[MODEL].last_sync["how"] == "built"
+
+
+# multi-view scoring ------------------------------------------------------------------------------
+def test_a_key_with_several_vectors_scores_its_best() -> None:
+    centres, _, _ = face_like(600, 1, seed=12)
+    index = CentroidIndex(DIM)
+    index.upsert(np.arange(500), centres[:500])
+    # key 7 gets three views far apart; key 8 two
+    index.upsert(np.array([7, 8, 7, 7, 8]), centres[[500, 510, 501, 502, 511]])
+    assert len(index) == 503 and index.identities == 500 and index.most_views == 3
+    np.testing.assert_allclose(index.vectors(np.array([7, 8]), view=1), centres[[501, 511]], atol=1e-6)
+    assert not index.vectors(np.array([8]), view=2).any()  # key 8 has no third view
+    for view in (500, 501, 502):
+        keys, scores = index.search(centres[view], 3)
+        assert keys[0, 0] == 7 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+        assert len(set(keys[0].tolist())) == 3  # one place per key, however many of its views are near
+    keys, scores = index.search(queries_for(centres[:500], 50), 10)
+    for row in keys:
+        assert len(set(row.tolist())) == 10
+    # replacing a key's views by one vector drops the others; removing a key drops all of its views
+    index.upsert(np.array([7]), centres[7])
+    assert len(index) == 501 and index.most_views == 2
+    index.remove(np.array([8]))
+    assert len(index) == 499 and index.identities == 499 and index.most_views == 1
+    assert 8 not in index.search(centres[510], 5)[0][0]
+    with pytest.raises(ValueError):
+        index.upsert(np.zeros(17, np.int64), centres[:17])
+
+
+def diverse_gallery(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """400 people, 2-4 photos each; every fourth person has a second look (another centre) as well.
+    Returns (queries near every look of the first 60 people, their person numbers)."""
+    centres, templates, labels = face_like(400, 2, seed=13)
+    second, more, _ = face_like(100, 2, seed=14)
+    rows = [(int(p), t) for p, t in zip(labels, templates)] + [(4 * (i // 2), t) for i, t in enumerate(more)]
+    store = SQLiteStore(path)
+    for person in range(400):
+        own = [t for p, t in rows if p == person]
+        store.add_templates(f"p{person}", [template(t, f"p{person}-{k}") for k, t in enumerate(own)])
+    looks = np.concatenate([centres[:60], second[:15]])
+    noise = np.random.default_rng(15).normal(size=looks.shape).astype(np.float32)
+    return unit(looks + 0.2 * noise / np.sqrt(DIM)), np.concatenate([np.arange(60), 4 * np.arange(15)])
+
+
+def test_views_exact_and_index_paths_agree(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    queries, who = diverse_gallery(path)
+    exact = Gallery(path, "views", ann_min_identities=10**9)
+    ann = Gallery(path, "views", ann_min_identities=100)
+    want, got = exact.search(queries, MODEL, 5), ann.search(queries, MODEL, 5)
+    indexed = ann._indexes[MODEL]
+    assert indexed.index is not None and indexed.index.most_views == 2  # the people with two looks
+    assert indexed.index.identities == 400 and len(indexed.index) > 400
+    assert [r[0].identity for r in got] == [r[0].identity for r in want]
+    for g, w in zip(got, want):
+        assert [c.identity for c in g] == [c.identity for c in w]
+        np.testing.assert_allclose([c.score for c in g], [c.score for c in w], atol=1e-5)
+    for q, p in zip(queries[::7], who[::7]):
+        assert ann.score(q, f"p{p}", MODEL) == pytest.approx(exact.score(q, f"p{p}", MODEL), abs=1e-5)
+    # the index follows a person who gains a second look, and one who loses theirs
+    other = Gallery(path, ann_min_identities=10**9)
+    other.add_templates("p1", [template(queries[-1], "new-1"), template(queries[-2], "new-2")])
+    other.remove_template("p4", other.templates("p4")[-1].id or 0)
+    other.remove_template("p4", other.templates("p4")[-1].id or 0)
+    got, want = ann.search(queries, MODEL, 3), exact.search(queries, MODEL, 3)
+    assert ann._indexes[MODEL].last_sync["how"] == "caught up"
+    assert ann._indexes[MODEL].index.most_views == 3  # type: ignore[union-attr]
+    assert [[c.identity for c in r] for r in got] == [[c.identity for c in r] for r in want]
+    assert "p1" in [c.identity for c in got[-1]]  # found through its new view
+    assert ann.score(queries[-1], "p1", MODEL) == pytest.approx(exact.score(queries[-1], "p1", MODEL), abs=1e-5)
+
+
+def test_an_index_of_other_scoring_or_format_is_rebuilt(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    queries, _ = diverse_gallery(path)
+    centroid = Gallery(path, ann_min_identities=100)
+    want = [r[0].identity for r in centroid.search(queries, MODEL)]
+    centroid.close()
+    sidecar = sidecar_path(path, MODEL)
+    assert json.loads(sidecar.read_text())["scoring"] is None
+    # a views gallery cannot use the centroid index (its vectors are others): rebuilt, and saved as such
+    views = Gallery(path, "views", ann_min_identities=100)
+    views.search(queries, MODEL)
+    assert views._indexes[MODEL].last_sync["how"] == "built"
+    views.close()
+    assert json.loads(sidecar.read_text())["scoring"]["aggregation"] == "views"
+    # a sidecar of format 2 (one vector per identity under its id) is ignored and rebuilt
+    meta = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps(meta | {"format": 2, "scoring": None}))
+    again = Gallery(path, ann_min_identities=100)
+    assert [r[0].identity for r in again.search(queries, MODEL)] == want
+    assert again._indexes[MODEL].last_sync["how"] == "built"
+    assert json.loads(sidecar.read_text())["format"] == 3

@@ -15,7 +15,17 @@ from faceprint.errors import FaceprintError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
 from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, sidecar_path
 from faceprint.gallery.sqlite import SQLiteStore
-from faceprint.match import Aggregation, identity_centroids, identity_scores, rank_identities
+from faceprint.match import (
+    DEFAULT_VIEWS,
+    Aggregation,
+    IdentityViews,
+    ViewRule,
+    gallery_views,
+    identity_centroids,
+    identity_scores,
+    identity_views,
+    top_identities,
+)
 from faceprint.types import Candidate
 
 log = logging.getLogger(__name__)
@@ -47,10 +57,14 @@ class Gallery:
     Search is exact (one matrix product) and uses an in-memory copy of the templates that
     is refreshed whenever another process or thread changes the store.
 
-    From ``ann_min_identities`` identities of a model on (centroid scoring, a store that can
-    follow changes), search goes through an approximate index over the identity centroids
-    (``faceprint.gallery.index``), saved beside the gallery file; its candidates are re-scored
-    exactly, and it catches up with the store's changes before every search.
+    From ``ann_min_identities`` identities of a model on (centroid or views scoring, a store that
+    can follow changes), search goes through an approximate index over the identity centroids, or
+    their view vectors (``faceprint.gallery.index``), saved beside the gallery file; its candidates
+    are re-scored exactly, and it catches up with the store's changes before every search.
+
+    ``aggregation="views"`` scores each person by the best of several view vectors when their
+    templates are diverse (``views``: the :class:`~faceprint.match.ViewRule`, default
+    :data:`~faceprint.match.DEFAULT_VIEWS`); a person whose templates agree scores as with "centroid".
     """
 
     def __init__(
@@ -58,6 +72,7 @@ class Gallery:
         store: GalleryStore | str | Path | None = None,
         aggregation: Aggregation = "centroid",
         *,
+        views: ViewRule | None = None,
         ann_min_identities: int | None = None,
         index_params: IndexParams | None = None,
         create: bool = True,
@@ -67,13 +82,17 @@ class Gallery:
             if store is None or isinstance(store, (str, Path))
             else store
         )
+        if views is not None and aggregation != "views":
+            raise ValueError(f"a view rule needs aggregation 'views', not {aggregation!r}")
         self.aggregation = aggregation
+        #: the view rule when scoring by views, else None
+        self.views = (views or DEFAULT_VIEWS) if aggregation == "views" else None
         self.ann_min_identities = (
             ann_min_identities if ann_min_identities is not None else settings.ann_min_identities()
         )
         # recall against speed, without code
         self.index_params = index_params or IndexParams(probe_scale=settings.ann_probe_scale())
-        self._cache: dict[str, tuple[int, TemplateMatrix, np.ndarray]] = {}
+        self._cache: dict[str, tuple[int, TemplateMatrix, IdentityViews | None]] = {}
         self._indexes: dict[str, StoreIndex] = {}
         self._small: dict[str, int] = {}  # model -> store version at which it was counted below the cut-over
         self._lock = threading.Lock()
@@ -110,15 +129,24 @@ class Gallery:
         return len(self.store.identities())
 
     # search -----------------------------------------------------------------------
-    def _cached(self, model: str) -> tuple[int, TemplateMatrix, np.ndarray]:
+    def _cached(self, model: str) -> tuple[int, TemplateMatrix, IdentityViews | None]:
+        """(store version, templates, each identity's scoring vectors: None for "max"/"mean", which
+        need every template)."""
         version = self.store.version()
         with self._lock:
             cached = self._cache.get(model)
             if cached is None or cached[0] != version:
                 matrix = self.store.matrix(model)
-                cached = (version, matrix, identity_centroids(matrix))
+                cached = (version, matrix, self._scoring_vectors(matrix))
                 self._cache[model] = cached
             return cached
+
+    def _scoring_vectors(self, matrix: TemplateMatrix) -> IdentityViews | None:
+        if self.aggregation == "centroid":
+            return IdentityViews(np.arange(len(matrix.names)), identity_centroids(matrix))
+        if self.aggregation == "views":
+            return gallery_views(matrix, self.views)
+        return None
 
     def matrix(self, model: str) -> TemplateMatrix:
         """Every template of ``model`` (cached until the store changes)."""
@@ -128,8 +156,8 @@ class Gallery:
         """The model's ANN index, synced with the store, when the gallery is large enough for one
         (caller holds the lock). None: search exactly."""
         store = self.store
-        if self.aggregation != "centroid" or not isinstance(store, IndexableStore):
-            return None  # the index holds centroids; "max"/"mean" need every template
+        if self.aggregation not in ("centroid", "views") or not isinstance(store, IndexableStore):
+            return None  # the index holds centroids or views; "max"/"mean" need every template
         indexed = self._indexes.get(model)
         if indexed is None:
             version = store.version()
@@ -143,7 +171,8 @@ class Gallery:
                 self._small[model] = version
                 return None
             path = getattr(store, "path", None)
-            indexed = StoreIndex(store, model, sidecar_path(Path(path), model) if path else None, self.index_params)
+            sidecar = sidecar_path(Path(path), model) if path else None
+            indexed = StoreIndex(store, model, sidecar, self.index_params, self.views)
             self._indexes[model] = indexed
         try:
             index = indexed.sync()
@@ -152,7 +181,7 @@ class Gallery:
             del self._indexes[model]
             self._small[model] = store.version()
             return None
-        if len(index) < self.ann_min_identities // 2:  # shrank well below the cut-over (half: no flapping)
+        if index.identities < self.ann_min_identities // 2:  # shrank well below the cut-over (half: no flapping)
             del self._indexes[model]
             return None
         self._cache.pop(model, None)  # the exact path's template copy is not needed any more
@@ -170,24 +199,32 @@ class Gallery:
                     [Candidate(names[int(k)], float(sc)) for k, sc in zip(kr, sr) if int(k) in names]
                     for kr, sr in zip(keys, scores)
                 ]
-        _, matrix, centroids = self._cached(model)
-        return rank_identities(queries, matrix, top_k, self.aggregation, centroids)
+        _, matrix, scoring = self._cached(model)
+        if not matrix.names:
+            return [[] for _ in range(len(queries))]
+        return top_identities(self._scores(queries, matrix, scoring), matrix.names, top_k)
+
+    def _scores(self, queries: np.ndarray, matrix: TemplateMatrix, scoring: IdentityViews | None) -> np.ndarray:
+        """(Q, n_identities) exact identity scores, identities in ``matrix.names`` order."""
+        if scoring is not None:
+            return scoring.scores(queries)
+        return identity_scores(queries, matrix, self.aggregation)
 
     def score(self, query: np.ndarray, name: str, model: str) -> float:
         """The identity-level score of one query against the enrolled person ``name``."""
+        query = np.atleast_2d(np.asarray(query, np.float32))
         if model in self._indexes:  # a large gallery: read this identity's templates, not everyone's
             vectors = [t.embedding for t in self.store.templates(name) if t.model == model]
             if not vectors:
                 raise FaceprintError(f"identity {name!r} has no templates for model {model}")
-            centroid = np.sum(vectors, axis=0)
-            centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-            return float(np.asarray(query, np.float32).ravel() @ centroid)
-        _, matrix, centroids = self._cached(model)
+            # the index path only runs for "centroid" and "views": the same vectors the index holds
+            own = identity_views(np.zeros(len(vectors), np.int64), np.stack(vectors), self.views)
+            return float(own.scores(query)[0, 0])
+        _, matrix, scoring = self._cached(model)
         if name not in matrix.names:
             self.store.get_identity(name)  # raises UnknownIdentityError for an unknown name
             raise FaceprintError(f"identity {name!r} has no templates for model {model}")
-        scores = identity_scores(np.atleast_2d(np.asarray(query, np.float32)), matrix, self.aggregation, centroids)
-        return float(scores[0, matrix.names.index(name)])
+        return float(self._scores(query, matrix, scoring)[0, matrix.names.index(name)])
 
     # settings ---------------------------------------------------------------------
     def setting(self, key: str) -> Any | None:
@@ -216,5 +253,6 @@ __all__ = [
     "SQLiteStore",
     "Template",
     "TemplateMatrix",
+    "ViewRule",
     "default_gallery_path",
 ]

@@ -1,7 +1,8 @@
 """Approximate nearest-neighbour search over identity centroids, for galleries too large to scan.
 
 Identity scores are cosines to each identity's unit mean template ("centroid", the default scoring),
-so one vector per identity is indexed, keyed by the store's identity id. The index is FAISS's
+so one vector per identity is indexed, keyed by the store's identity id; with multi-view scoring
+("views", ``faceprint.match.ViewRule``) an identity has one vector per view and scores its best. The index is FAISS's
 IVF-flat: the centroids are clustered into lists, and a query scans the lists nearest to it. Chosen
 by measurement (``benchmarks/search.py``): face templates of different people are all alike (cosines
 0.75-0.93), so HNSW graphs (FAISS, usearch, hnswlib) needed wide, slow walks and still missed; IVF
@@ -30,13 +31,20 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+if TYPE_CHECKING:
+    from faceprint.match import ViewRule
+
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # 1 was an HNSW graph plus a keys file: such files are ignored and rebuilt
+#: 1 was an HNSW graph plus a keys file, 2 stored one vector per identity under its id; 3 stores view j of
+#: identity i under the FAISS id i * VIEW_SLOTS + j. Files of another format are ignored and rebuilt.
+FORMAT = 3
+#: FAISS ids per identity: the most scoring vectors (views) one identity can have in the index.
+VIEW_SLOTS = 16
 #: Orphaned index files (a writer died between writing one and its sidecar) older than this are removed.
 ORPHAN_AGE_S = 600
 #: FAISS's k-means wants at least this many training vectors per list.
@@ -81,6 +89,10 @@ class IndexableStore(Protocol):
 
     def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def identity_templates(
+        self, model: str, identity_ids: list[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
     def identity_names(self, identity_ids: list[int]) -> dict[int, str]: ...
 
     def changed_identities(self, since: int) -> tuple[int, set[int]] | None: ...
@@ -109,26 +121,48 @@ def _omp_threads(faiss: Any, n: int) -> Iterator[None]:
 
 
 class CentroidIndex:
-    """An IVF-flat index (FAISS ``IndexIVFFlat``, inner product) over unit vectors keyed by
-    non-negative integers (identity ids), with exact re-scoring.
+    """An IVF-flat index (FAISS ``IndexIVFFlat``, inner product) over vectors keyed by non-negative
+    integers (identity ids), with exact re-scoring. A key holds one vector (its centroid) or up to
+    :data:`VIEW_SLOTS` (its views); its score for a query is its best vector's.
 
     It is trained on the vectors it first receives, and retrained from its own vectors whenever the
     count has grown or shrunk by ``retrain_growth`` since (a rebuild: seconds at 300k identities,
     amortised over the doubling). A replaced key is removed and re-added, so it moves to its new list.
     """
 
-    def __init__(self, dim: int, params: IndexParams | None = None, model: str = "", version: int = -1) -> None:
+    def __init__(
+        self,
+        dim: int,
+        params: IndexParams | None = None,
+        model: str = "",
+        version: int = -1,
+        scoring: dict[str, Any] | None = None,
+    ) -> None:
         self.dim = dim
         self.params = params or IndexParams()
         self.model = model
         self.version = version  # the store version whose records this index reflects
+        self.scoring = scoring  # what the vectors are (None: identity centroids), recorded in the sidecar
         self._faiss = _faiss()
         self._ivf: Any = None  # untrained until the first vectors arrive
         self.trained_on = 0  # vectors the lists were trained for
-        self._present = np.zeros(0, bool)  # key -> indexed (ids are dense: an array, not a set)
+        self._views = np.zeros(0, np.uint8)  # key -> vectors indexed (ids are dense: an array, not a dict)
+        self._keys_with = np.zeros(VIEW_SLOTS + 1, np.int64)  # vector count -> keys with that many
 
     def __len__(self) -> int:
+        """Vectors indexed (identities, unless some have several views)."""
         return 0 if self._ivf is None else int(self._ivf.ntotal)
+
+    @property
+    def identities(self) -> int:
+        """Keys indexed."""
+        return int(self._keys_with[1:].sum())
+
+    @property
+    def most_views(self) -> int:
+        """The largest number of vectors any key has (0 when empty)."""
+        used = np.flatnonzero(self._keys_with[1:])
+        return int(used[-1]) + 1 if len(used) else 0
 
     @property
     def nlist(self) -> int:
@@ -139,104 +173,133 @@ class CentroidIndex:
         return min(self.nlist, math.ceil(self.params.probe_scale * math.sqrt(self.nlist)))
 
     def keys(self) -> np.ndarray:
-        return np.flatnonzero(self._present).astype(np.int64)
+        return np.flatnonzero(self._views).astype(np.int64)
 
-    def _known(self, keys: np.ndarray) -> np.ndarray:
-        known = np.zeros(len(keys), bool)
-        inside = (keys >= 0) & (keys < len(self._present))
-        known[inside] = self._present[keys[inside]]
-        return known
+    def _counts(self, keys: np.ndarray) -> np.ndarray:
+        """Vectors indexed for each key (0: not indexed)."""
+        out = np.zeros(len(keys), np.int64)
+        inside = (keys >= 0) & (keys < len(self._views))
+        out[inside] = self._views[keys[inside]]
+        return out
 
-    def _mark(self, keys: np.ndarray, present: bool) -> None:
-        if present and len(keys) and keys.max() >= len(self._present):
-            grown = np.zeros(max(int(keys.max()) + 1, 2 * len(self._present)), bool)
-            grown[: len(self._present)] = self._present
-            self._present = grown
-        self._present[keys] = present
+    def _set_counts(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        """Record that each (distinct) key now holds ``counts`` vectors."""
+        if len(keys) and keys.max() >= len(self._views):
+            grown = np.zeros(max(int(keys.max()) + 1, 2 * len(self._views)), np.uint8)
+            grown[: len(self._views)] = self._views
+            self._views = grown
+        np.subtract.at(self._keys_with, self._views[keys].astype(np.int64), 1)
+        np.add.at(self._keys_with, counts, 1)
+        self._views[keys] = counts
+
+    def _mark_slots(self, slots: np.ndarray) -> None:
+        """Record the keys of FAISS ids just indexed (every vector of each key is among them)."""
+        keys, counts = np.unique(slots // VIEW_SLOTS, return_counts=True)
+        self._set_counts(keys, counts)
+
+    @staticmethod
+    def _slots_of(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The FAISS ids of the first ``counts[i]`` vectors of each key."""
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return np.repeat(keys * VIEW_SLOTS, counts) + offsets
 
     def upsert(self, keys: np.ndarray, vectors: np.ndarray, threads: int = 0) -> None:
-        """Add or replace the vectors of ``keys`` (threads=0: all cores, for training and large adds)."""
+        """Add or replace the vectors of ``keys``: rows with the same key are that key's vectors (its
+        views), and all of a key's old vectors are replaced. threads=0: all cores, for training and large
+        adds."""
         keys = np.asarray(keys, np.int64).ravel()
         if len(keys) == 0:
             return
-        if len(np.unique(keys)) != len(keys) or keys.min() < 0:
-            raise ValueError("keys must be distinct non-negative integers")
+        if keys.min() < 0:
+            raise ValueError("keys must be non-negative integers")
         vectors = np.ascontiguousarray(vectors, np.float32).reshape(len(keys), self.dim)
-        self._drop(keys[self._known(keys)])
+        order = np.argsort(keys, kind="stable")  # a key's vectors keep their order: view j -> slot j
+        keys, vectors = keys[order], vectors[order]
+        distinct, first, counts = np.unique(keys, return_index=True, return_counts=True)
+        if counts.max() > VIEW_SLOTS:
+            raise ValueError(f"at most {VIEW_SLOTS} vectors per key")
+        slots = keys * VIEW_SLOTS + (np.arange(len(keys)) - np.repeat(first, counts))
+        self._drop(distinct)
         if self._ivf is None or len(self) + len(keys) > self.params.retrain_growth * self.trained_on:
-            old_keys, old_vectors = self._contents()
-            self._train(np.concatenate([old_keys, keys]), np.concatenate([old_vectors, vectors]), threads)
+            old_slots, old_vectors = self._contents()
+            self._train(np.concatenate([old_slots, slots]), np.concatenate([old_vectors, vectors]), threads)
             return
         # a few vectors (catching up with an enrolment) gain nothing from threads, and on a busy
         # machine waiting for a descheduled OpenMP thread costs more than the insert
         with _omp_threads(self._faiss, threads if len(keys) >= 1000 else 1):
-            self._ivf.add_with_ids(vectors, keys)
-        self._mark(keys, True)
+            self._ivf.add_with_ids(vectors, slots)
+        self._set_counts(distinct, counts)
 
     def remove(self, keys: np.ndarray) -> None:
-        keys = np.asarray(keys, np.int64).ravel()
-        self._drop(keys[self._known(keys)])
+        """Drop every vector of ``keys`` (unknown keys are ignored)."""
+        self._drop(np.unique(np.asarray(keys, np.int64).ravel()))
         if self._ivf is not None and len(self) * self.params.retrain_growth < self.trained_on:
             self._train(*self._contents(), threads=0)  # shrank: fewer, fuller lists
 
     def _drop(self, keys: np.ndarray) -> None:
-        if len(keys):
-            self._ivf.remove_ids(self._faiss.IDSelectorArray(len(keys), self._faiss.swig_ptr(keys)))
-            self._mark(keys, False)
+        """Remove the vectors of distinct ``keys``, where indexed."""
+        counts = self._counts(keys)
+        known = counts > 0
+        if known.any():
+            slots = self._slots_of(keys[known], counts[known])
+            self._ivf.remove_ids(self._faiss.IDSelectorArray(len(slots), self._faiss.swig_ptr(slots)))
+            self._set_counts(keys[known], np.zeros(int(known.sum()), np.int64))
 
-    def _train(self, keys: np.ndarray, vectors: np.ndarray, threads: int) -> None:
+    def _train(self, slots: np.ndarray, vectors: np.ndarray, threads: int) -> None:
         """A new index, its lists clustered from a sample of ``vectors``, holding all of them."""
         faiss, p = self._faiss, self.params
         self._ivf, self.trained_on = None, 0
-        self._present = np.zeros(0, bool)
-        if len(keys) == 0:
+        self._views = np.zeros(0, np.uint8)
+        self._keys_with = np.zeros(VIEW_SLOTS + 1, np.int64)
+        if len(slots) == 0:
             return
-        nlist = max(1, min(int(p.lists_per_sqrt * math.sqrt(len(keys))), len(keys) // MIN_PER_LIST))
+        nlist = max(1, min(int(p.lists_per_sqrt * math.sqrt(len(slots))), len(slots) // MIN_PER_LIST))
         ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
         ivf.cp.seed = 1234  # deterministic lists: the same gallery always gives the same index
-        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # remove and reconstruct by key
-        sample = np.random.default_rng(0).permutation(len(keys))[: nlist * p.train_per_list]
+        ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # remove and reconstruct by id
+        sample = np.random.default_rng(0).permutation(len(slots))[: nlist * p.train_per_list]
         with _omp_threads(faiss, threads):
             if nlist == 1:  # one list needs no clustering (and k-means warns on so few points)
                 ivf.quantizer.add(vectors[:1])
                 ivf.is_trained = True
             else:
                 ivf.train(vectors[np.sort(sample)])
-            ivf.add_with_ids(vectors, keys)
-        self._ivf, self.trained_on = ivf, len(keys)
-        self._mark(keys, True)
+            ivf.add_with_ids(vectors, slots)
+        self._ivf, self.trained_on = ivf, len(slots)
+        self._mark_slots(slots)
 
     def _contents(self, with_vectors: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Every key the index holds and, unless not wanted (loading needs only the keys), its
+        """Every FAISS id the index holds and, unless not wanted (loading needs only the ids), its
         vector, read back from the lists."""
-        keys, vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
+        slots, vectors = [np.zeros(0, np.int64)], [np.zeros((0, self.dim), np.float32)]
         if self._ivf is None:
-            return keys[0], vectors[0]
+            return slots[0], vectors[0]
         faiss, lists = self._faiss, self._ivf.invlists
         for i in range(self._ivf.nlist):
             if not (n := lists.list_size(i)):
                 continue
             ids = lists.get_ids(i)
-            keys.append(faiss.rev_swig_ptr(ids, n).copy())
+            slots.append(faiss.rev_swig_ptr(ids, n).copy())
             lists.release_ids(i, ids)
             if with_vectors:  # IVF-flat codes are the float32 vectors themselves
                 codes = lists.get_codes(i)
                 vectors.append(faiss.rev_swig_ptr(codes, n * lists.code_size).view(np.float32).reshape(n, -1).copy())
                 lists.release_codes(i, codes)
-        return np.concatenate(keys), np.concatenate(vectors)
+        return np.concatenate(slots), np.concatenate(vectors)
 
-    def vectors(self, keys: np.ndarray) -> np.ndarray:
-        """(len(keys), dim) stored vectors; zeros for a key that is not indexed."""
+    def vectors(self, keys: np.ndarray, view: int = 0) -> np.ndarray:
+        """(len(keys), dim) stored vector number ``view`` of each key (its only one, for a key with one);
+        zeros for a key without it."""
         keys = np.asarray(keys, np.int64).ravel()
         out = np.zeros((len(keys), self.dim), np.float32)
-        known = self._known(keys)
+        known = self._counts(keys) > view
         if known.any():
-            out[known] = self._ivf.reconstruct_batch(np.ascontiguousarray(keys[known]))
+            out[known] = self._ivf.reconstruct_batch(np.ascontiguousarray(keys[known] * VIEW_SLOTS + view))
         return out
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(Q, k) keys and exact cosine scores, best first, for (Q, dim) unit queries; rows with fewer
-        than k hits are padded with key -1 and score -inf."""
+        """(Q, k) keys and exact scores (the best of each key's vectors), best first, for (Q, dim) unit
+        queries; rows with fewer than k hits are padded with key -1 and score -inf."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
         keys = np.full((len(queries), k), -1, np.int64)
         scores = np.full((len(queries), k), -np.inf, np.float32)
@@ -244,16 +307,22 @@ class CentroidIndex:
             return keys, scores
         params = self._faiss.SearchParametersIVF()
         params.nprobe = self.nprobe
+        # a key may fill several of the nearest places with its views: k keys need k * (most views) hits
+        wanted = min(k * max(self.most_views, 1), len(self))
         with _omp_threads(self._faiss, 1):
-            _, found = self._ivf.search(queries, k, params=params)
+            _, found = self._ivf.search(queries, wanted, params=params)
         for i in range(len(queries)):
             hit = found[i][found[i] >= 0]
             if len(hit) == 0:
                 continue
-            exact = self.vectors(hit) @ queries[i]  # re-score: exact float32 cosines, in numpy's summation
+            # re-score: exact float32 inner products, in numpy's summation
+            exact = self._ivf.reconstruct_batch(np.ascontiguousarray(hit)) @ queries[i]
             order = np.argsort(-exact, kind="stable")
-            keys[i, : len(hit)] = hit[order]
-            scores[i, : len(hit)] = exact[order]
+            owners = hit[order] // VIEW_SLOTS
+            _, first = np.unique(owners, return_index=True)  # each key's best vector
+            best = order[np.sort(first)][:k]
+            keys[i, : len(best)] = hit[best] // VIEW_SLOTS
+            scores[i, : len(best)] = exact[best]
         return keys, scores
 
     # persistence ------------------------------------------------------------------------------
@@ -268,6 +337,7 @@ class CentroidIndex:
             self._faiss.write_index(self._ivf, str(data))
         meta = {"format": FORMAT, "model": self.model, "version": self.version, "dim": self.dim, "size": len(self)}
         meta |= {"token": token, "trained_on": self.trained_on, "params": self.params.build_settings()}
+        meta["scoring"] = self.scoring
         meta["saved_at"] = time.time()
         tmp = sidecar.with_name(f".{sidecar.name}.{token}.tmp")
         tmp.write_text(json.dumps(meta))
@@ -279,18 +349,20 @@ class CentroidIndex:
         _remove_orphans(sidecar, keep=token)
 
     @classmethod
-    def load(cls, sidecar: Path, model: str, params: IndexParams | None = None) -> CentroidIndex | None:
-        """The saved index for ``model``, or None when there is none, or it is for another model,
-        format or parameters, or its file is missing or damaged (the caller rebuilds)."""
+    def load(
+        cls, sidecar: Path, model: str, params: IndexParams | None = None, scoring: dict[str, Any] | None = None
+    ) -> CentroidIndex | None:
+        """The saved index for ``model`` and ``scoring``, or None when there is none, or it is for another
+        model, format, scoring or parameters, or its file is missing or damaged (the caller rebuilds)."""
         params = params or IndexParams()
         base = sidecar.name.removesuffix(".index.json")
         for _ in range(2):  # a concurrent writer may replace the files between reading the sidecar and opening them
             meta = _read_sidecar(sidecar)
             if not meta or meta.get("format") != FORMAT or meta.get("model") != model:
                 return None
-            if meta.get("params") != params.build_settings():
+            if meta.get("params") != params.build_settings() or meta.get("scoring") != scoring:
                 return None
-            index = cls(int(meta["dim"]), params, model, int(meta["version"]))
+            index = cls(int(meta["dim"]), params, model, int(meta["version"]), scoring)
             if meta.get("size") == 0:
                 return index
             try:
@@ -301,7 +373,7 @@ class CentroidIndex:
             if ivf.d != index.dim or ivf.ntotal != meta.get("size") or not hasattr(ivf, "nlist"):
                 return None
             index._ivf, index.trained_on = ivf, int(meta.get("trained_on", ivf.ntotal))  # read_index downcasts
-            index._mark(index._contents(with_vectors=False)[0], True)
+            index._mark_slots(index._contents(with_vectors=False)[0])
             return index
         return None
 
@@ -330,7 +402,8 @@ def sidecar_path(gallery_file: Path, model: str) -> Path:
 
 
 class StoreIndex:
-    """The centroid index of one model, kept in step with a store (and with its file, if any).
+    """The centroid index of one model, kept in step with a store (and with its file, if any); with a
+    ``views`` rule, each identity's view vectors instead of its centroid.
 
     ``sync()`` is called before every search: it costs one version read when nothing changed; when
     another process or thread changed the store, only the changed identities are re-read and
@@ -341,12 +414,19 @@ class StoreIndex:
     SAVE_EVERY = 10_000
 
     def __init__(
-        self, store: IndexableStore, model: str, path: Path | None = None, params: IndexParams | None = None
+        self,
+        store: IndexableStore,
+        model: str,
+        path: Path | None = None,
+        params: IndexParams | None = None,
+        views: ViewRule | None = None,
     ) -> None:
         self.store = store
         self.model = model
         self.path = path  # the sidecar; None: keep the index in memory only
         self.params = params or IndexParams()
+        self.views = views
+        self.scoring = None if views is None else {"aggregation": "views", **views.settings()}
         self.index: CentroidIndex | None = None
         self._unsaved = 0
         self.last_sync: dict[str, Any] = {}  # what the last sync did and how long it took (for benchmarks and logs)
@@ -358,7 +438,7 @@ class StoreIndex:
             return self.index
         how = "loaded"
         if self.index is None and self.path is not None:
-            self.index = CentroidIndex.load(self.path, self.model, self.params)
+            self.index = CentroidIndex.load(self.path, self.model, self.params, self.scoring)
         if self.index is not None and self.index.version != version:
             how = "caught up"
             if not self._catch_up(self.index):
@@ -371,7 +451,8 @@ class StoreIndex:
                 self._unsaved = 0
         elif self._unsaved >= self.SAVE_EVERY:
             self.save()
-        self.last_sync = {"how": how, "seconds": time.perf_counter() - t0, "size": len(self.index)}
+        self.last_sync = {"how": how, "seconds": time.perf_counter() - t0, "size": self.index.identities}
+        self.last_sync["vectors"] = len(self.index)
         log.debug("centroid index %s: %s", self.model, self.last_sync)
         return self.index
 
@@ -380,12 +461,21 @@ class StoreIndex:
             self.index.save(self.path)
             self._unsaved = 0
 
+    def _vectors(self, identity_ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:
+        """(identity id of each vector, vectors) of these identities (None: all) that have templates."""
+        if self.views is None:
+            return self.store.centroids(self.model, identity_ids)
+        from faceprint.match import identity_views  # faceprint.match imports this module
+
+        made = identity_views(*self.store.identity_templates(self.model, identity_ids), self.views)
+        return made.owners, made.vectors
+
     def _build(self) -> CentroidIndex:
         version = self.store.version()  # read before the records: a change landing between is applied again
-        ids, centroids = self.store.centroids(self.model)
-        index = CentroidIndex(centroids.shape[1] if len(ids) else 0, self.params, self.model, version)
+        ids, vectors = self._vectors(None)
+        index = CentroidIndex(vectors.shape[1] if len(ids) else 0, self.params, self.model, version, self.scoring)
         if len(ids):
-            index.upsert(ids, centroids)
+            index.upsert(ids, vectors)
         return index
 
     def _catch_up(self, index: CentroidIndex) -> bool:
@@ -395,13 +485,13 @@ class StoreIndex:
         version, ids = changed
         wanted = sorted(ids)
         if wanted:
-            have, centroids = self.store.centroids(self.model, wanted)
+            have, vectors = self._vectors(wanted)
             if len(have) and index.dim == 0:
                 return False  # the first templates of this model: build it with the right dimension
-            if len(have) and centroids.shape[1] != index.dim:
+            if len(have) and vectors.shape[1] != index.dim:
                 return False
             index.remove(np.setdiff1d(np.asarray(wanted, np.int64), have))  # gone, or no templates left
-            index.upsert(have, centroids)
+            index.upsert(have, vectors)
             self._unsaved += len(wanted)
         index.version = version
         return True

@@ -453,12 +453,13 @@ class SQLiteStore:
         return int(self._db().execute(sql, (model,)).fetchone()[0])
 
     @_guarded
-    def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
-        those among ``identity_ids``; the others have none), without building Template objects."""
+    def identity_templates(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(identity id of each row, (N, D) templates) of ``model`` for every identity (or those among
+        ``identity_ids``), grouped by identity and in template order within each, without building
+        Template objects."""
         sql = "SELECT identity_id, embedding FROM templates WHERE model=?"
         if identity_ids is None:
-            rows = self._db().execute(sql + " ORDER BY identity_id", (model,)).fetchall()
+            rows = self._db().execute(sql + " ORDER BY identity_id, id", (model,)).fetchall()
         else:
             rows = []
             wanted = sorted(set(identity_ids))
@@ -468,13 +469,20 @@ class SQLiteStore:
                 # "+model": keep SQLite on the identity index (the model index would scan every template)
                 query = (
                     f"SELECT identity_id, embedding FROM templates WHERE identity_id IN ({marks}) AND +model=? "
-                    "ORDER BY identity_id"
+                    "ORDER BY identity_id, id"
                 )
                 rows += self._db().execute(query, (*chunk, model)).fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        return ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+
+    def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
+        those among ``identity_ids``; the others have none)."""
+        ids, vectors = self.identity_templates(model, identity_ids)
+        if not len(ids):
+            return ids, vectors
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
         sums = np.add.reduceat(vectors, starts, axis=0)
         return ids[starts], sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
