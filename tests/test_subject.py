@@ -81,3 +81,27 @@ def test_cli_json_says_which_face_and_why(tmp_path: Path) -> None:
     # two people of alike size and no other photo of them: refused, naming the boxes
     alone = faceprint(tmp_path / "h.db", "enroll", "--name", "x", str(PHOTOS / "two_people.jpg"))
     assert alone.returncode == 1 and "none is clearly the person" in alone.stderr
+
+
+def test_enrolment_quality_gate(tmp_path: Path) -> None:
+    """johnsnow_test1.jpg scores about 0.19 (a face at the edge of the frame, turned): under a strict
+    gate it is refused with the reason, and the gate at 0 lets it in."""
+    photo = str(PHOTOS / "johnsnow_test1.jpg")
+    strict = faceprint(tmp_path / "a.db", "enroll", "--json", "--min-quality", "0.5", "--name", "kit", photo)
+    assert strict.returncode == 1
+    (row,) = [json.loads(line) for line in strict.stdout.splitlines()]
+    assert row["added"] == 0 and "photo refused:" in row["errors"][0] and "< 0.5)" in row["errors"][0]
+    assert faceprint(tmp_path / "b.db", "enroll", "--min-quality", "0", "--name", "kit", photo).returncode == 0
+    assert faceprint(tmp_path / "c.db", "enroll", "--name", "kit", photo).returncode == 0  # above the default
+
+
+def test_quality_gate_in_the_library(recognizer: Recognizer) -> None:
+    from faceprint.errors import LowQualityError
+    from faceprint.image import load_image
+
+    result = recognizer.enroll("kit", [PHOTOS / "johnsnow_test1.jpg"], min_quality=0.5)
+    assert not result.added and "photo refused" in result.errors[0][1]
+    loaded, face, _ = recognizer.subject_face("kit", PHOTOS / "johnsnow_test1.jpg")
+    with pytest.raises(LowQualityError):
+        recognizer.check_quality(load_image(PHOTOS / "johnsnow_test1.jpg").pixels, face, 0.5)
+    recognizer.check_quality(loaded.pixels, face)  # the default gate lets it through

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.analyze import AnalyzerSpec, FaceAnalyzer
+from faceprint.analyze.quality import DEFAULT_MIN_QUALITY, quality_gate
 from faceprint.engine import FaceEngine
-from faceprint.errors import FaceprintError, GalleryError, MultipleFacesError, UnknownIdentityError
+from faceprint.errors import FaceprintError, GalleryError, LowQualityError, MultipleFacesError, UnknownIdentityError
 from faceprint.gallery import Gallery
 from faceprint.gallery.base import Template
 from faceprint.image import ImageInput, LoadedImage, as_image, content_sha256
@@ -21,6 +23,8 @@ from faceprint.subject import SubjectChoice, choose_subject
 from faceprint.types import Face, Match
 
 IDENTIFY_THRESHOLD_KEY = "threshold.identify"
+#: what the enrolment quality gate measures: dense landmarks and quality, no expression
+GATE_ANALYZER = AnalyzerSpec(expression="none", face_like=False)
 
 
 def stored_source(image: ImageInput, source: str) -> str:
@@ -117,6 +121,8 @@ class Recognizer:
     def __init__(self, gallery: Gallery | str | Path | None = None, engine: FaceEngine | None = None) -> None:
         self.gallery = gallery if isinstance(gallery, Gallery) else Gallery(gallery)
         self.engine = engine or FaceEngine()
+        self._gate_analyzer: FaceAnalyzer | None = None
+        self._min_quality = DEFAULT_MIN_QUALITY
 
     @property
     def model(self) -> str:
@@ -161,6 +167,23 @@ class Recognizer:
         loaded = as_image(image)
         return loaded, image_faces(self.engine, loaded, "largest" if largest else "single")[0]
 
+    @property
+    def gate_analyzer(self) -> FaceAnalyzer:
+        """The analyser behind the enrolment quality gate (landmarks and quality only), loaded once."""
+        if self._gate_analyzer is None:
+            self._gate_analyzer = GATE_ANALYZER.build()
+        return self._gate_analyzer
+
+    def check_quality(self, pixels: np.ndarray, face: Face, min_quality: float = DEFAULT_MIN_QUALITY) -> None:
+        """Raise :class:`LowQualityError` with the reason when ``face`` of ``pixels`` is below the
+        enrolment quality gate (0 turns it off)."""
+        if min_quality <= 0:
+            return
+        analysed = face if face.analysis is not None else self.gate_analyzer.analyze(pixels, [face])[0]
+        refusal = quality_gate(analysed.analysis, min_quality)  # type: ignore[arg-type]
+        if refusal is not None:
+            raise LowQualityError(f"photo refused: {refusal}")
+
     def subject_face(
         self, name: str, image: ImageInput, largest: bool = False
     ) -> tuple[LoadedImage, Face, SubjectChoice]:
@@ -183,10 +206,11 @@ class Recognizer:
         largest: bool = False,
         on_progress: Callable[[str, str | None], None] | None = None,
         workers: int = 1,
+        min_quality: float = DEFAULT_MIN_QUALITY,
     ) -> EnrollResult:
         """Add photos of one person. Each photo is stored (or rejected) on its own, so a bad
         file never blocks the rest, and a crash loses at most the photo in hand."""
-        return self.enroll_many([(name, images)], largest, on_progress, workers)[0]
+        return self.enroll_many([(name, images)], largest, on_progress, workers, min_quality)[0]
 
     def enroll_many(
         self,
@@ -194,8 +218,12 @@ class Recognizer:
         largest: bool = False,
         on_progress: Callable[[str, str | None], None] | None = None,
         workers: int = 1,
+        min_quality: float = DEFAULT_MIN_QUALITY,
     ) -> list[EnrollResult]:
         """Enrol several people in one pass over all their photos (``workers`` processes).
+
+        A face below ``min_quality`` (:func:`faceprint.analyze.quality_gate`: blurred, too small,
+        eyes closed, turned away, ...) is refused with the reason; 0 turns the gate off.
 
         Every name is checked first (InvalidNameError before any photo is read). A gallery failure
         (disk full, read-only, damaged file) stops the batch: the photo in hand gets the error, the
@@ -216,7 +244,15 @@ class Recognizer:
                 else:
                     todo.append((result, image))
         mode: Mode = "largest" if largest else "subject"
-        outputs = analyze_images((image for _, image in todo), self.engine, EngineSpec.of(self.engine), mode, workers)
+        self._min_quality = min_quality
+        photos = (image for _, image in todo)
+        if min_quality > 0:  # the gate needs the dense landmarks, measured where the pixels are
+            from faceprint.analyze import analyze_files
+
+            specs = (EngineSpec.of(self.engine), GATE_ANALYZER)
+            outputs = analyze_files(photos, self.engine, self.gate_analyzer, specs, mode, workers)
+        else:
+            outputs = analyze_images(photos, self.engine, EngineSpec.of(self.engine), mode, workers)
         done = 0
         # a person's group photos wait until their other photos are in: those tell which face is theirs
         waiting: list[tuple[EnrollResult, ImageInput, ImageResult]] = []
@@ -246,6 +282,10 @@ class Recognizer:
 
     def _store_photo(self, result: EnrollResult, image: ImageInput, out: ImageResult, face: Face) -> None:
         """Store one photo's chosen face; a gallery failure is recorded and raised (it ends the batch)."""
+        refusal = quality_gate(face.analysis, self._min_quality) if face.analysis is not None else None
+        if refusal is not None:
+            result.errors.append((out.source, f"{out.source}: photo refused: {refusal}"))
+            return
         try:
             stored = self.store_face(result.name, face, stored_source(image, out.source), out.sha256)  # type: ignore[arg-type]
         except GalleryError as exc:

@@ -150,19 +150,28 @@ class FaceEngine:
 
     def embed_chips(self, chips: np.ndarray) -> np.ndarray:
         """Unit-length templates for aligned chips (flip-averaged when enabled)."""
+        return self._embed_chips(chips)[0]
+
+    def _embed_chips(self, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(templates, flip agreement): with flip averaging, the cosine between each chip's descriptor
+        and its mirror image's comes for free, and says how stable the template is (a quality signal)."""
         if len(chips) == 0:
-            return np.zeros((0, self.embedder.dim), np.float32)
+            return np.zeros((0, self.embedder.dim), np.float32), None
         if not self.flip:
-            return normalize(self.embedder.embed(chips))
+            return normalize(self.embedder.embed(chips)), None
         both = self.embedder.embed(np.concatenate([chips, chips[:, :, ::-1]]))
         n = len(chips)
-        return normalize(normalize(both[:n]) + normalize(both[n:]))
+        plain, mirrored = normalize(both[:n]), normalize(both[n:])
+        return normalize(plain + mirrored), np.einsum("ij,ij->i", plain, mirrored)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
-        """Fill ``face.embedding`` for each face (in place) and return the faces."""
-        templates = self.embed_chips(self.chips(image, faces))
-        for face, t in zip(faces, templates):
+        """Fill ``face.embedding`` for each face (in place) and return the faces; with flip averaging,
+        also ``face.extra["flip_agreement"]`` (cosine of the chip's and its mirror's descriptors)."""
+        templates, agreement = self._embed_chips(self.chips(image, faces))
+        for k, (face, t) in enumerate(zip(faces, templates)):
             face.embedding = t
+            if agreement is not None:
+                face.extra["flip_agreement"] = float(agreement[k])
         return faces
 
     def analyze(self, image: np.ndarray) -> list[Face]:

@@ -27,6 +27,12 @@ class MultipleFacesError(FaceprintError):
     code = "multiple_faces"
 
 
+class LowQualityError(FaceprintError):
+    """A photo refused at enrolment by the quality gate (blurred, too small, eyes closed, ...)."""
+
+    code = "low_quality"
+
+
 class UnknownIdentityError(FaceprintError):
     code = "unknown_identity"
 

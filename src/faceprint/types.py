@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceprint.analyze.types import FaceAnalysis
 
 
 @dataclass
@@ -12,9 +16,11 @@ class Face:
     """One detected face.
 
     ``box`` is ``(left, top, right, bottom)`` in pixels of the (EXIF-rotated) image.
-    ``landmarks`` is a (5, 2) float array of (x, y) in dlib's 5-point order:
-    right eye outer, right eye inner, left eye outer, left eye inner, nose base
-    (subject's right/left). ``embedding`` is unit-length once the engine has run.
+    ``landmarks`` is a (5, 2) float array of (x, y) in dlib's 5-point order: the outer and inner
+    corner of the eye on the image's right (the subject's left eye), the outer and inner corner of
+    the eye on the image's left, the base of the nose. ``embedding`` is unit-length once the engine
+    has run. ``analysis`` is set by :class:`faceprint.analyze.FaceAnalyzer` (pose, eyes, quality,
+    expression, ...).
     """
 
     box: tuple[int, int, int, int]
@@ -23,6 +29,7 @@ class Face:
     embedding: np.ndarray | None = None
     quality: float | None = None
     extra: dict[str, object] = field(default_factory=dict)
+    analysis: FaceAnalysis | None = None
 
     @property
     def width(self) -> int:

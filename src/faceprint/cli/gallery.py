@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from faceprint.analyze.quality import DEFAULT_MIN_QUALITY
 from faceprint.cli.common import (
     emit,
     enroll_record,
@@ -48,6 +49,17 @@ def enroll(
             "when that is clear; see the README).",
         ),
     ] = False,
+    min_quality: Annotated[
+        float,
+        typer.Option(
+            "--min-quality",
+            min=0.0,
+            max=1.0,
+            help=f"Refuse faces below this quality (blurred, too small, eyes closed, turned away); "
+            f"0 turns the gate off. [default: {DEFAULT_MIN_QUALITY}]",
+            show_default=False,
+        ),
+    ] = DEFAULT_MIN_QUALITY,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per person.")] = False,
     video: Annotated[
         Path | None,
@@ -121,7 +133,9 @@ def enroll(
     added = skipped = 0
     not_attempted: list[str] = []
     with progress_bar(total, "enrolling") as advance:
-        results = rec.enroll_many(jobs, largest, lambda *_: advance(), workers=state.n_workers(total))
+        results = rec.enroll_many(
+            jobs, largest, lambda *_: advance(), workers=state.n_workers(total), min_quality=min_quality
+        )
     for result in results:
         added += len(result.added)
         skipped += len(result.skipped)

@@ -4,6 +4,12 @@ A template depends on the image bytes (sha256 of the file), the template model (
 includes flip averaging), the detector and the policy for picking or inventing the face
 (see :mod:`faceprint.evaluate.extract`); all four form the key, so changing any of them
 never returns a stale template. Re-running an evaluation then only reads this file.
+
+The face's quality measures ride along in the same row (``measures``, JSON tagged with
+:data:`faceprint.analyze.quality.MEASURES_VERSION`). An evaluation that needs them counts a row
+without them (one written before they existed, or by another version) as a miss, so the image is
+computed again and the row completed. Only the measures are stored, not the quality: refitting
+how quality combines them needs no recomputation.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceprint.analyze.quality import MEASURES_VERSION
 from faceprint.evaluate.extract import ImageTemplate
 from faceprint.models import cache_dir
 
@@ -29,8 +36,18 @@ CREATE TABLE IF NOT EXISTS templates (
     faces INTEGER NOT NULL,
     box TEXT,
     embedding BLOB,
+    measures TEXT,
     PRIMARY KEY (sha256, context)
 ) WITHOUT ROWID;
+"""
+#: files made before quality measures existed get the column
+ADD_MEASURES = "ALTER TABLE templates ADD COLUMN measures TEXT"
+#: a row written without measures (an evaluation that did not ask for them) keeps the ones it had
+UPSERT = """
+INSERT INTO templates (sha256, context, status, faces, box, embedding, measures) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (sha256, context) DO UPDATE SET
+    status = excluded.status, faces = excluded.faces, box = excluded.box, embedding = excluded.embedding,
+    measures = COALESCE(excluded.measures, templates.measures)
 """
 
 
@@ -48,6 +65,16 @@ class CacheStats:
     misses: int = 0
 
 
+def _measures(text: str | None) -> dict[str, float] | None:
+    """Stored measures of the current version, else None (absent, or from another version)."""
+    if not text:
+        return None
+    stored = json.loads(text)
+    if stored.pop("version", None) != MEASURES_VERSION:
+        return None
+    return stored
+
+
 class EmbeddingCache:
     """``get_many``/``put_many`` of :class:`ImageTemplate` by (sha256, context)."""
 
@@ -58,6 +85,9 @@ class EmbeddingCache:
         self._local = threading.local()
         with self._db() as db:
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(templates)")}
+            if "measures" not in columns:
+                db.execute(ADD_MEASURES)
 
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
@@ -68,8 +98,9 @@ class EmbeddingCache:
             self._local.db = db
         return db
 
-    def get_many(self, shas: Iterable[str], context: str) -> dict[str, ImageTemplate]:
-        """Cached templates for these hashes (missing ones are absent); counts hits and misses."""
+    def get_many(self, shas: Iterable[str], context: str, with_measures: bool = False) -> dict[str, ImageTemplate]:
+        """Cached templates for these hashes (missing ones are absent); counts hits and misses.
+        ``with_measures``: only rows that carry quality measures of the current version count."""
         wanted = list(dict.fromkeys(shas))
         found: dict[str, ImageTemplate] = {}
         db = self._db()
@@ -77,15 +108,20 @@ class EmbeddingCache:
             chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = db.execute(
-                f"SELECT sha256, status, faces, box, embedding FROM templates WHERE context=? AND sha256 IN ({marks})",
+                "SELECT sha256, status, faces, box, embedding, measures FROM templates "
+                f"WHERE context=? AND sha256 IN ({marks})",
                 [context, *chunk],
             )
-            for sha, status, faces, box, blob in rows:
+            for sha, status, faces, box, blob, measures in rows:
+                stored = _measures(measures)
+                if with_measures and stored is None:
+                    continue
                 found[sha] = ImageTemplate(
                     embedding=None if blob is None else np.frombuffer(blob, dtype=np.float32).copy(),
                     status=status,
                     faces=int(faces),
                     box=tuple(json.loads(box)) if box else None,
+                    measures=stored,
                 )
         self.stats.hits += len(found)
         self.stats.misses += len(wanted) - len(found)
@@ -100,12 +136,13 @@ class EmbeddingCache:
                 t.faces,
                 json.dumps([int(v) for v in t.box]) if t.box is not None else None,
                 None if t.embedding is None else np.asarray(t.embedding, np.float32).tobytes(),
+                None if t.measures is None else json.dumps({"version": MEASURES_VERSION, **t.measures}),
             )
             for sha, t in items
         ]
         if rows:
             with self._db() as db:
-                db.executemany("INSERT OR REPLACE INTO templates VALUES (?, ?, ?, ?, ?, ?)", rows)
+                db.executemany(UPSERT, rows)
 
     def __len__(self) -> int:
         return int(self._db().execute("SELECT COUNT(*) FROM templates").fetchone()[0])

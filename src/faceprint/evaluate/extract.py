@@ -11,6 +11,9 @@ accuracy); the fallback policy decides:
   HOG missed, and accuracy went from 98.97% to 99.07% (62 -> 56 errors) over ``"centre"``.
 - ``"centre"``: align a fixed central box with the 5-point landmarker.
 - ``"none"``: no template; the image's pairs count as errors.
+
+With ``quality=True`` the extractor also measures the chosen face for quality
+(:meth:`faceprint.analyze.FaceAnalyzer.measure`), so that evaluations can rank pairs by it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from faceprint.pipeline import EngineSpec, parallel_map
 from faceprint.types import Face
 
 if TYPE_CHECKING:
+    from faceprint.analyze import FaceAnalyzer
     from faceprint.engine import FaceEngine
     from faceprint.evaluate.cache import EmbeddingCache
 
@@ -58,6 +62,8 @@ class ImageTemplate:
     status: str  # "face" (detected), "retry" (second look), "fallback" (central box) or "none"
     faces: int = 0  # faces the detector found
     box: tuple[int, ...] | None = None
+    #: the face's raw quality measures (faceprint.analyze.measures), when they were asked for
+    measures: dict[str, float] | None = None
 
 
 def nearest_centre(faces: Sequence[Face], width: int, height: int) -> Face:
@@ -77,12 +83,16 @@ class TemplateExtractor:
     Given an :class:`EngineSpec`, the engine is built on first use only.
     """
 
-    def __init__(self, engine: FaceEngine | EngineSpec, fallback: str = DEFAULT_FALLBACK) -> None:
+    def __init__(
+        self, engine: FaceEngine | EngineSpec, fallback: str = DEFAULT_FALLBACK, quality: bool = False
+    ) -> None:
         if fallback not in FALLBACKS:
             raise ValueError(f"unknown fallback {fallback!r}; choose from {', '.join(FALLBACKS)}")
         self._engine = None if isinstance(engine, EngineSpec) else engine
         self.spec = engine if isinstance(engine, EngineSpec) else EngineSpec.of(engine)
         self.fallback = fallback
+        self.quality = quality
+        self._analyzer: FaceAnalyzer | None = None
         self._landmarker: Callable[[np.ndarray, tuple[int, int, int, int]], np.ndarray] | None = None
         self._hog: object | None = None
 
@@ -154,7 +164,14 @@ class TemplateExtractor:
         else:
             return ImageTemplate(None, "none", 0, None)
         self.engine.embed(image, [face])
-        return ImageTemplate(face.embedding, status, len(faces), tuple(int(v) for v in face.box))
+        measures = None
+        if self.quality:
+            if self._analyzer is None:
+                from faceprint.analyze import FaceAnalyzer
+
+                self._analyzer = FaceAnalyzer(expression="none", face_like=False)
+            measures = self._analyzer.measure(image, face)
+        return ImageTemplate(face.embedding, status, len(faces), tuple(int(v) for v in face.box), measures)
 
 
 @dataclass
@@ -192,9 +209,11 @@ def _extract_file(extractor: TemplateExtractor, job: tuple[str, str]) -> tuple[s
     return sha, extractor(load_image(path).pixels)
 
 
-def _file_extractor(spec: EngineSpec, fallback: str) -> Callable[[tuple[str, str]], tuple[str, ImageTemplate]]:
+def _file_extractor(
+    spec: EngineSpec, fallback: str, quality: bool
+) -> Callable[[tuple[str, str]], tuple[str, ImageTemplate]]:
     """What each worker process runs: its own engine, built once."""
-    return partial(_extract_file, TemplateExtractor(spec.build(), fallback))
+    return partial(_extract_file, TemplateExtractor(spec.build(), fallback, quality))
 
 
 def compute_templates(
@@ -219,7 +238,7 @@ def compute_templates(
     known: dict[str, ImageTemplate] = {}
     if cache is not None:
         before = (cache.stats.hits, cache.stats.misses)
-        known = cache.get_many(sha_of.values(), context)
+        known = cache.get_many(sha_of.values(), context, with_measures=extractor.quality)
         stats.cache_hits = cache.stats.hits - before[0]
         stats.cache_misses = cache.stats.misses - before[1]
     else:
@@ -239,7 +258,8 @@ def compute_templates(
 
     jobs = [(sha, str(p)) for sha, p in todo.items()]
     if workers > 1 and len(jobs) > 1:
-        results = parallel_map(partial(_file_extractor, extractor.spec, extractor.fallback), jobs, workers)
+        make = partial(_file_extractor, extractor.spec, extractor.fallback, extractor.quality)
+        results = parallel_map(make, jobs, workers)
     else:
         results = map(partial(_extract_file, extractor), jobs)
     for sha, template in results:

@@ -168,14 +168,32 @@ def pair_scores(root: Path, pairs: PairList, templates: dict[Path, ImageTemplate
     return scores, valid
 
 
+def pair_quality(root: Path, pairs: PairList, templates: dict[Path, ImageTemplate]) -> np.ndarray:
+    """Each pair's quality: the lower of its two faces' (0 for an image without quality measures)."""
+    from faceprint.analyze.quality import quality_score
+
+    cache: dict[Path, float] = {}
+
+    def quality(name: str, number: int) -> float:
+        path = image_path(root, name, number)
+        if path not in cache:
+            measures = templates[path].measures
+            cache[path] = 0.0 if measures is None else quality_score(measures)
+        return cache[path]
+
+    return np.array([min(quality(*p.a), quality(*p.b)) for p in pairs.pairs])
+
+
 @dataclass
 class VerificationReport:
-    """Everything measured on one pair list (``summary`` is the JSON object)."""
+    """Everything measured on one pair list (``summary`` is the JSON object); ``quality`` is each
+    pair's quality when the extractor measured it."""
 
     summary: dict[str, Any]
     scores: np.ndarray
     labels: np.ndarray
     roc: metrics.Roc
+    quality: np.ndarray | None = None
 
 
 def verification_summary(
@@ -231,6 +249,14 @@ def evaluate_pairs(
     summary = verification_summary(scores, labels, pairs.folds, valid)
     summary.update(_extract_summary(stats))
     summary["unscored_pairs"] = int((~valid).sum())
+    quality = None
+    if extractor.quality:
+        from faceprint.evaluate.edc import error_versus_discard
+        from faceprint.match import DEFAULT_VERIFY
+
+        quality = pair_quality(root, pairs, templates)
+        summary["edc_threshold"] = DEFAULT_VERIFY.threshold
+        summary["edc"] = error_versus_discard(scores, labels, quality, DEFAULT_VERIFY.threshold)
     summary.update(
         {
             "pairs_file": str(pairs.path),
@@ -238,11 +264,27 @@ def evaluate_pairs(
             "wall_s": round(time.perf_counter() - t0, 2),
         }
     )
-    return VerificationReport(summary, scores, labels, metrics.roc_curve(scores, labels))
+    return VerificationReport(summary, scores, labels, metrics.roc_curve(scores, labels), quality)
 
 
 def _extract_summary(stats: ExtractStats) -> dict[str, Any]:
     return stats.as_dict()
+
+
+def plot_report_edc(report: VerificationReport, path: str | Path) -> None:
+    """The report's error-versus-discard curve (needs the extractor to have measured quality)."""
+    from faceprint.evaluate.edc import plot_edc
+
+    if report.quality is None:
+        raise ValueError("this report has no quality to plot an EDC from")
+    s = report.summary
+    name = Path(s["pairs_file"]).name
+    plot_edc(
+        {name: (report.scores, report.labels, report.quality)},
+        s["edc_threshold"],
+        path,
+        title=f"Error versus discard, {name}: {s['genuine_pairs']} genuine pairs, FNMR at {s['edc_threshold']:g}",
+    )
 
 
 def plot_roc(report: VerificationReport, path: str | Path, title: str = "LFW verification") -> list[str]:

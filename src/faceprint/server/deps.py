@@ -12,7 +12,9 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 
+from faceprint.analyze import FaceAnalyzer
 from faceprint.api import Recognizer
+from faceprint.errors import ModelError
 from faceprint.server.store import ServerStore
 from faceprint.server.uploads import ImageWork
 
@@ -65,3 +67,23 @@ StoreDep = Annotated[ServerStore, Depends(server_store)]
 ImagesDep = Annotated[ImageWork, Depends(images)]
 PrivatePathsDep = Annotated[tuple[str, ...], Depends(private_paths)]
 MaxUploadBytesDep = Annotated[int, Depends(max_upload_bytes)]
+
+
+async def face_analyzer(request: Request) -> FaceAnalyzer:
+    """The face analyser (models load on its first face), made on the first request that needs it:
+    with the built-in expression model, or without expressions where that model is not installed
+    (``app.state.expression_error`` then says why)."""
+    state = request.app.state
+    analyzer = getattr(state, "analyzer", None)
+    if analyzer is None:  # the event loop runs one getter at a time: no race
+        try:
+            analyzer = FaceAnalyzer("builtin")
+            state.expression_error = None
+        except ModelError as exc:
+            analyzer = FaceAnalyzer("none")
+            state.expression_error = str(exc)
+        state.analyzer = analyzer
+    return analyzer
+
+
+FaceAnalyzerDep = Annotated[FaceAnalyzer, Depends(face_analyzer)]

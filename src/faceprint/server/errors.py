@@ -25,6 +25,7 @@ ERROR_STATUS = {
     "image_too_large": 413,
     "no_face": 422,
     "multiple_faces": 422,
+    "low_quality": 422,
     "unknown_identity": 404,
     "photo_not_found": 404,
     "identity_exists": 409,

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from faceprint.server.routes import cluster, docs, identities, page, photos, recognition, service
+from faceprint.server.routes import analyze, cluster, docs, identities, page, photos, recognition, service
 
 ROUTERS = (
     service.router,
     identities.router,
     recognition.router,
+    analyze.router,
     cluster.router,
     page.router,
     photos.router,

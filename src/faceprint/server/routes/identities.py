@@ -180,6 +180,7 @@ def _enrol_one(
     if rec.gallery.store.has_source(name, loaded.sha256, rec.model):
         return "skipped", None, {}
     _, face, choice = rec.subject_face(name, loaded, largest)
+    rec.check_quality(loaded.pixels, face)  # LowQualityError: 422 low_quality, with the reason
     box = face.box
     loaded.faces_to_original([face])
     if not rec.store_face(name, face, loaded.source, loaded.sha256, create=create):

@@ -226,6 +226,13 @@ function camera(prefix, statusNode, onCapture, { closeAfterCapture }) {
 }
 
 // ---------------------------------------------------------------------- identify
+// One photo, as the multipart field "image" (identify and analyze both take it so)
+function postImage(path, file) {
+  const form = new FormData();
+  form.append("image", file, file.name);
+  return api(path, { method: "POST", form });
+}
+
 let shown = null; // the identify result on screen, for laying out its labels again on resize
 
 async function identify(file) {
@@ -237,11 +244,9 @@ async function identify(file) {
   showImage(img, file);
   $("identify-result").hidden = false;
   setStatus(status, `Looking for faces in ${file.name}…`);
-  const form = new FormData();
-  form.append("image", file, file.name);
   let result;
   try {
-    result = await api("/v1/identify?top_k=3", { method: "POST", form });
+    result = await postImage("/v1/identify?top_k=3", file);
   } catch (err) {
     setStatus(status, err.message, true);
     return;
@@ -256,18 +261,69 @@ async function identify(file) {
   shown = result;
   await img.decode().catch(() => {});
   drawFaces();
-  $("identify-list").replaceChildren(
-    ...result.faces.map((face, i) => {
-      const cands = face.candidates.map((c) => `${c.identity} ${fmt(c.score)}`).join(" · ");
-      return el(
-        "li",
-        {},
-        el("div", { class: `who${face.identity ? "" : " unknown"}`, text: `${i + 1}. ${face.identity ?? "unknown"}` }),
-        el("div", { class: "cands", text: face.identity ? `score ${fmt(face.score)}` : "matches nobody enrolled" }),
-        cands ? el("div", { class: "cands", text: `nearest: ${cands}` }) : null,
-      );
-    }),
-  );
+  const items = result.faces.map((face, i) => {
+    const cands = face.candidates.map((c) => `${c.identity} ${fmt(c.score)}`).join(" · ");
+    return el(
+      "li",
+      {},
+      el("div", { class: `who${face.identity ? "" : " unknown"}`, text: `${i + 1}. ${face.identity ?? "unknown"}` }),
+      el("div", { class: "cands", text: face.identity ? `score ${fmt(face.score)}` : "matches nobody enrolled" }),
+      cands ? el("div", { class: "cands", text: `nearest: ${cands}` }) : null,
+    );
+  });
+  $("identify-list").replaceChildren(...items);
+  if (result.faces.length) await analyse(file, result, items);
+}
+
+// ---------------------------------------------------------------------- analysis
+// Each identified face also gets its analysis (POST /v1/analyze on the same photo): expression,
+// quality (with the factors that pull it down), head pose, eyes and mouth. The two answers come
+// from the same detector, so a face is matched by its box.
+const FACTOR_WORDS = {
+  sharpness: "blurred",
+  exposure: "badly exposed",
+  size: "small",
+  pose: "turned away",
+  eyes_open: "eyes closed",
+  occlusion: "eyes or face covered",
+  flip_agreement: "unsteady template",
+};
+
+const sameBox = (a, b) => a.left === b.left && a.top === b.top && a.right === b.right && a.bottom === b.bottom;
+const deg = (v) => `${v > 0 ? "+" : v < 0 ? "−" : ""}${Math.abs(Math.round(v))}°`;
+
+function analysisLines(face) {
+  const lines = [];
+  const e = face.expression;
+  if (e) {
+    const p = e.scores[e.label];
+    lines.push(`expression: ${e.label}${p === undefined ? "" : ` (${Math.round(100 * p)}%)`}`);
+  }
+  const weak = Object.entries(face.quality_factors)
+    .filter(([, v]) => v !== null && v < 0.5)
+    .map(([k]) => FACTOR_WORDS[k] ?? k);
+  lines.push(`quality ${face.quality.toFixed(2)}${weak.length ? `: ${weak.join(", ")}` : ""}`);
+  const { yaw, pitch, roll } = face.pose;
+  lines.push(`head: yaw ${deg(yaw)}, pitch ${deg(pitch)}, roll ${deg(roll)}`);
+  lines.push(`eyes open ${face.eyes_open.toFixed(2)} · mouth open ${face.mouth_open.toFixed(2)}`);
+  return lines;
+}
+
+async function analyse(file, result, items) {
+  let analysed;
+  try {
+    analysed = await postImage("/v1/analyze", file);
+  } catch (err) {
+    items.forEach((li) => li.append(el("div", { class: "analysis error", text: `analysis failed: ${err.message}` })));
+    return;
+  }
+  if (shown !== result) return; // another photo came meanwhile
+  result.faces.forEach((face, i) => {
+    const found = analysed.faces.find((a) => sameBox(a.box, face.box));
+    if (!found) return;
+    const lines = analysisLines(found).map((text) => el("div", { text }));
+    items[i].append(el("div", { class: "analysis", "data-quality": found.quality.toFixed(4) }, ...lines));
+  });
 }
 
 // Boxes are percentages of the decoded (EXIF-rotated) size, so they follow the image as it
