@@ -271,8 +271,8 @@ def test_quality_gate_reasons() -> None:
     assert quality_gate(made(0.5, sharpness=0.0)) == "blurred"
     assert quality_gate(made(0.5, occlusion=0.0)) is None  # not hard: only through quality
     reason = quality_gate(made(0.01, occlusion=0.2), min_quality=0.05)
-    assert reason == "eyes or face covered (quality 0.01 < 0.05)"
-    assert quality_gate(made(0.01), min_quality=0.05) == "low quality (quality 0.01 < 0.05)"
+    assert reason == "eyes or face covered (quality 0.010 < 0.05)"
+    assert quality_gate(made(0.01), min_quality=0.05) == "low quality (quality 0.010 < 0.05)"
     assert quality_gate(made(0.01, eyes_open=0.0), min_quality=0.0) is None  # 0 turns the gate off
     assert 0 < DEFAULT_MIN_QUALITY < 0.1
 
