@@ -1,4 +1,4 @@
-"""Open-set identification on LFW through the real product path (Recognizer + SQLite gallery).
+"""Open-set identification on LFW through the real product path (Recognizer + a SQLite gallery, or --gallery URL).
 
 The split (issue 2): from the LFW View 1 *test* people (peopleDevTest.txt), 120 people with >= 5
 photos are enrolled with 2 photos each and probed with up to 4 others; 300 other people, never
@@ -102,10 +102,11 @@ def run(args: argparse.Namespace, seed: int) -> dict[str, object]:
         ("peopleDevTrain.txt", 200, 400) if args.calibrate else ("peopleDevTest.txt", 120, 300)
     )
     enrol, probes, unknown = build_split(args.lfw, people_file, n_known, n_unknown, seed, args.enrol_photos)
-    tmp = tempfile.mkdtemp()
+    gallery = Gallery(args.gallery or Path(tempfile.mkdtemp()) / "gallery.db")
+    if args.gallery and gallery.identities():
+        sys.exit(f"{args.gallery}: --gallery must be empty (one seed per empty database)")
     rec = Recognizer(
-        Gallery(Path(tmp) / "gallery.db"),
-        FaceEngine(embedder=args.embedder, **({"detector": args.detector} if args.detector else {})),
+        gallery, FaceEngine(embedder=args.embedder, **({"detector": args.detector} if args.detector else {}))
     )
 
     t0 = time.perf_counter()
@@ -231,6 +232,11 @@ def main() -> None:
         default="plain",
         help="plain: as `faceprint enroll DIR` does (the subject of a group photo chosen, or the photo refused); "
         "largest: as --largest",
+    )
+    ap.add_argument(
+        "--gallery",
+        default=None,
+        help="enrol into this empty gallery, e.g. postgresql://... (default: a temp SQLite file)",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

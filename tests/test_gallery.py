@@ -1,4 +1,4 @@
-"""The SQLite gallery store and search, without running any model."""
+"""The gallery stores (SQLite, and PostgreSQL where a server can start) and search, without running any model."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ from faceprint.errors import (
     PhotoNotFoundError,
     UnknownIdentityError,
 )
-from faceprint.gallery import Gallery, SQLiteStore, Template, ViewRule
-from faceprint.gallery.base import TemplateMatrix
+from faceprint.gallery import Gallery, SQLiteStore, Template, ViewRule, open_store
+from faceprint.gallery.base import GalleryStore, TemplateMatrix
 from faceprint.match import gallery_views, identity_scores, rank_identities
 
 from .conftest import damage_gallery
@@ -38,8 +38,8 @@ def template(vec: np.ndarray, sha: str, box: tuple[int, int, int, int] = (0, 0, 
     return Template(embedding=vec, model=MODEL, source=f"{sha}.jpg", file_sha256=sha, box=box)
 
 
-def test_identities_crud(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+def test_identities_crud(gallery_url: str) -> None:
+    store = open_store(gallery_url)
     store.add_identity("ann", {"team": "red"})
     with pytest.raises(IdentityExistsError):
         store.add_identity("ann")
@@ -59,8 +59,8 @@ def test_identities_crud(tmp_path: Path) -> None:
         store.add_templates("nobody", [template(np.ones(8, np.float32), "n")], create=False)
 
 
-def test_version_changes_with_templates(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+def test_version_changes_with_templates(gallery_url: str) -> None:
+    store = open_store(gallery_url)
     v0 = store.version()
     store.add_templates("a", [template(np.ones(8, np.float32), "x")])
     v1 = store.version()
@@ -69,8 +69,8 @@ def test_version_changes_with_templates(tmp_path: Path) -> None:
     assert store.version() == v1
 
 
-def test_a_failing_batch_is_rolled_back(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+def test_a_failing_batch_is_rolled_back(gallery_url: str) -> None:
+    store = open_store(gallery_url)
     good = template(np.ones(8, np.float32), "ok")
     bad = Template(embedding=np.ones(8, np.float32), model=MODEL, source="x", file_sha256="y", box=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -85,14 +85,13 @@ def test_not_a_gallery_file(tmp_path: Path) -> None:
         SQLiteStore(junk)
 
 
-def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
-    store = SQLiteStore(path)
+def test_concurrent_writers_lose_nothing(gallery_url: str) -> None:
+    store = open_store(gallery_url)
     errors: list[BaseException] = []
 
     def writer(k: int) -> None:
         try:
-            own = SQLiteStore(path) if k % 2 else store  # separate connections and a shared one
+            own = open_store(gallery_url) if k % 2 else store  # separate connections and a shared one
             rng = np.random.default_rng(k)
             for i in range(25):
                 own.add_templates(f"person{i % 5}", [template(unit(rng), f"w{k}-{i}")])
@@ -109,13 +108,13 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert sorted(i.templates for i in store.identities()) == [30] * 5
 
 
-def test_search_cache_follows_changes_from_another_connection(tmp_path: Path) -> None:
+def test_search_cache_follows_changes_from_another_connection(gallery_url: str) -> None:
     rng = np.random.default_rng(0)
-    gallery = Gallery(tmp_path / "g.db")
+    gallery = Gallery(gallery_url)
     a, b = unit(rng), unit(rng)
     gallery.add_templates("a", [template(a, "a")])
     assert gallery.search(a, MODEL)[0][0].identity == "a"
-    other = Gallery(tmp_path / "g.db")
+    other = Gallery(gallery_url)
     other.add_templates("b", [template(b, "b")])
     assert gallery.search(b, MODEL)[0][0].identity == "b"  # sees the other writer's template
     other.remove("b")
@@ -176,10 +175,9 @@ def test_a_new_gallery_is_never_seen_half_made(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
 
 
-def test_two_processes_creating_one_gallery_both_succeed(tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
-    stores: list[SQLiteStore] = []
-    threads = [threading.Thread(target=lambda: stores.append(SQLiteStore(path))) for _ in range(4)]
+def test_two_processes_creating_one_gallery_both_succeed(gallery_url: str) -> None:
+    stores: list[GalleryStore] = []
+    threads = [threading.Thread(target=lambda: stores.append(open_store(gallery_url))) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
@@ -189,8 +187,8 @@ def test_two_processes_creating_one_gallery_both_succeed(tmp_path: Path) -> None
     assert [i.name for i in stores[3].identities()] == ["a"]
 
 
-def test_names_follow_one_rule_and_lookups_normalise(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "g.db")
+def test_names_follow_one_rule_and_lookups_normalise(gallery_url: str) -> None:
+    store = open_store(gallery_url)
     for bad in ["a/b", "..", "x" * 201, "a\x7fb", "<script>", "a\\b", "line\u2028break"]:
         with pytest.raises(InvalidNameError):
             store.add_identity(bad)
@@ -203,8 +201,8 @@ def test_names_follow_one_rule_and_lookups_normalise(tmp_path: Path) -> None:
     assert store.remove_identity(" Zo ") == 0
 
 
-def test_remove_one_photo(tmp_path: Path) -> None:
-    gallery = Gallery(tmp_path / "g.db")
+def test_remove_one_photo(gallery_url: str) -> None:
+    gallery = Gallery(gallery_url)
     gallery.add_templates("ann", [template(np.ones(8, np.float32) / np.sqrt(8), "a1")])
     gallery.add_templates("ann", [template(-np.ones(8, np.float32) / np.sqrt(8), "a2")])
     gallery.add_templates("bob", [template(np.ones(8, np.float32) / np.sqrt(8), "b1")])
@@ -253,11 +251,11 @@ def two_sided_person(rng: np.random.Generator, dim: int = 16) -> tuple[np.ndarra
     return front, side, spread(rng, front, 3) + spread(rng, side, 3)
 
 
-def test_diverse_templates_make_views_and_a_query_near_either_scores_high(tmp_path: Path) -> None:
+def test_diverse_templates_make_views_and_a_query_near_either_scores_high(gallery_url: str) -> None:
     rng = np.random.default_rng(4)
     front, side, templates = two_sided_person(rng)
-    path = tmp_path / "g.db"
-    store = SQLiteStore(path)
+    path = gallery_url
+    store = open_store(path)
     store.add_templates("ann", [template(t, f"a{k}") for k, t in enumerate(templates)])
     store.add_templates("bob", [template(t, f"b{k}") for k, t in enumerate(spread(rng, unit(rng, 16), 4))])
     views = Gallery(path, "views", views=ViewRule(blend=1.0))
@@ -275,12 +273,12 @@ def test_diverse_templates_make_views_and_a_query_near_either_scores_high(tmp_pa
     assert plain.search(side, MODEL, 1)[0][0].score < blended < 0.99
 
 
-def test_a_coherent_person_keeps_one_view_and_todays_scores(tmp_path: Path) -> None:
+def test_a_coherent_person_keeps_one_view_and_todays_scores(gallery_url: str) -> None:
     rng = np.random.default_rng(5)
-    store = SQLiteStore(tmp_path / "g.db")
+    store = open_store(gallery_url)
     for k in range(6):
         store.add_templates(f"p{k}", [template(t, f"p{k}-{i}") for i, t in enumerate(spread(rng, unit(rng, 16), 5))])
-    views, plain = Gallery(tmp_path / "g.db", "views"), Gallery(tmp_path / "g.db")
+    views, plain = Gallery(gallery_url, "views"), Gallery(gallery_url)
     assert len(gallery_views(views.matrix(MODEL), views.views).vectors) == 6
     queries = np.stack([unit(rng, 16) for _ in range(20)])
     for a, b in zip(views.search(queries, MODEL, 6), plain.search(queries, MODEL, 6)):

@@ -1,4 +1,5 @@
-"""The centroid ANN index and the Gallery's use of it, on synthetic clustered vectors (no models)."""
+"""The centroid ANN index and the Gallery's use of it, on synthetic clustered vectors (no models); the
+Gallery tests run over each store (``gallery_url``: SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faceprint.gallery import Gallery, SQLiteStore, Template
+from faceprint.gallery import Gallery, GalleryStore, SQLiteStore, Template, open_store
 from faceprint.gallery.index import CentroidIndex, IndexParams, StoreIndex, sidecar_path
 
 MODEL = "test-model"
@@ -46,7 +47,7 @@ def template(vec: np.ndarray, sha: str) -> Template:
     return Template(embedding=vec, model=MODEL, source=f"{sha}.jpg", file_sha256=sha, box=(0, 0, 10, 10))
 
 
-def enrol(store: SQLiteStore, templates: np.ndarray, labels: np.ndarray, prefix: str = "p") -> None:
+def enrol(store: GalleryStore, templates: np.ndarray, labels: np.ndarray, prefix: str = "p") -> None:
     for person in np.unique(labels):
         rows = np.flatnonzero(labels == person)
         store.add_templates(f"{prefix}{person}", [template(templates[r], f"{prefix}{person}-{r}") for r in rows])
@@ -101,28 +102,41 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert CentroidIndex.load(sidecar, MODEL) is None
 
 
+Big = tuple[str, np.ndarray, np.ndarray, np.ndarray]
+
+
 @pytest.fixture
-def big(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+def big(gallery_url: str) -> Big:
     """A gallery of 400 people x 2 photos: above a cut-over of 100 identities."""
+    centres, templates, labels = face_like(400, 2, seed=3)
+    enrol(open_store(gallery_url), templates, labels)
+    return gallery_url, centres, templates, labels
+
+
+@pytest.fixture
+def big_file(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray, np.ndarray]:
+    """``big`` in a SQLite file, for what concerns the index files beside it."""
     centres, templates, labels = face_like(400, 2, seed=3)
     path = tmp_path / "g.db"
     enrol(SQLiteStore(path), templates, labels)
     return path, centres, templates, labels
 
 
-def exact_names(path: Path, queries: np.ndarray, k: int = 1) -> list[list[str]]:
+def exact_names(path: str | Path, queries: np.ndarray, k: int = 1) -> list[list[str]]:
     exact = Gallery(path, ann_min_identities=10**9)
     return [[c.identity for c in row] for row in exact.search(queries, MODEL, k)]
 
 
-def test_gallery_above_the_cutover_matches_exact_search(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+def test_gallery_above_the_cutover_matches_exact_search(big: Big, tmp_path: Path) -> None:
     path, centres, _, _ = big
     queries = queries_for(centres, 100)
     gallery = Gallery(path, ann_min_identities=100)
     got = gallery.search(queries, MODEL, top_k=3)
     assert MODEL in gallery._indexes  # the index path was taken
-    sidecar = sidecar_path(path, MODEL)
-    assert sidecar.is_file()
+    if path.startswith("postgresql:"):  # a database's index lives in memory: nothing written here
+        assert gallery._indexes[MODEL].path is None and list(tmp_path.iterdir()) == []
+    else:
+        assert sidecar_path(Path(path), MODEL).is_file()
     want = Gallery(path, ann_min_identities=10**9).search(queries, MODEL, top_k=3)
     assert [r[0].identity for r in got] == [r[0].identity for r in want]
     for g, w in zip(got, want):
@@ -132,9 +146,7 @@ def test_gallery_above_the_cutover_matches_exact_search(big: tuple[Path, np.ndar
     assert gallery.search(queries[0], "another-model") == [[]]
 
 
-def test_index_follows_changes_from_another_connection(
-    big: tuple[Path, np.ndarray, np.ndarray, np.ndarray],
-) -> None:
+def test_index_follows_changes_from_another_connection(big: Big) -> None:
     path, centres, _, _ = big
     gallery = Gallery(path, ann_min_identities=100)
     q = queries_for(centres, 1, seed=5)
@@ -155,8 +167,8 @@ def test_index_follows_changes_from_another_connection(
     assert gallery._indexes[MODEL].last_sync["how"] == "caught up"
 
 
-def test_a_stale_index_file_is_caught_up_or_rebuilt(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
-    path, centres, _, _ = big
+def test_a_stale_index_file_is_caught_up_or_rebuilt(big_file: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big_file
     q = queries_for(centres, 50, seed=6)
     gallery = Gallery(path, ann_min_identities=100)
     gallery.search(q, MODEL)
@@ -178,7 +190,7 @@ def test_a_stale_index_file_is_caught_up_or_rebuilt(big: tuple[Path, np.ndarray,
     assert [r[0].identity for r in got] == [r[0] for r in exact_names(path, q)]
 
 
-def first_answers(path: Path, queries: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def first_answers(path: str | Path, queries: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The best identity for each query through the index, which is then saved and closed."""
     gallery = Gallery(path, ann_min_identities=100)
     best = [r[0].identity for r in gallery.search(queries, MODEL)]
@@ -186,8 +198,8 @@ def first_answers(path: Path, queries: np.ndarray) -> tuple[np.ndarray, list[str
     return queries, best
 
 
-def test_deleting_the_index_files_is_safe(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
-    path, centres, _, _ = big
+def test_deleting_the_index_files_is_safe(big_file: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
+    path, centres, _, _ = big_file
     q, want = first_answers(path, queries_for(centres, 30, seed=7))
     for f in path.parent.glob("g.db.*"):
         if f.suffix in (".faiss", ".npy", ".json"):
@@ -203,9 +215,9 @@ def test_deleting_the_index_files_is_safe(big: tuple[Path, np.ndarray, np.ndarra
     assert [r[0].identity for r in again.search(q, MODEL)] == want
 
 
-def test_store_index_keeps_in_step_within_one_process(tmp_path: Path) -> None:
+def test_store_index_keeps_in_step_within_one_process(gallery_url: str) -> None:
     centres, templates, labels = face_like(30, 2, seed=8)
-    store = SQLiteStore(tmp_path / "g.db")
+    store = open_store(gallery_url)
     enrol(store, templates, labels)
     indexed = StoreIndex(store, MODEL)  # in memory only
     index = indexed.sync()
@@ -218,10 +230,10 @@ def test_store_index_keeps_in_step_within_one_process(tmp_path: Path) -> None:
     assert set(index.keys().tolist()) == set(ids.tolist())
 
 
-def test_small_galleries_stay_exact_and_write_no_files(tmp_path: Path) -> None:
+def test_small_galleries_stay_exact_and_write_no_files(gallery_url: str, tmp_path: Path) -> None:
     centres, templates, labels = face_like(20, 2, seed=9)
-    path = tmp_path / "g.db"
-    enrol(SQLiteStore(path), templates, labels)
+    path = gallery_url
+    enrol(open_store(path), templates, labels)
     gallery = Gallery(path)
     gallery.search(queries_for(centres, 5), MODEL)
     assert gallery._indexes == {}
@@ -275,8 +287,10 @@ def test_probe_scale_from_the_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert Gallery(tmp_path / "g.db").index_params == IndexParams()
 
 
-def test_an_index_file_of_an_older_format_is_rebuilt(big: tuple[Path, np.ndarray, np.ndarray, np.ndarray]) -> None:
-    path, centres, _, _ = big
+def test_an_index_file_of_an_older_format_is_rebuilt(
+    big_file: tuple[Path, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    path, centres, _, _ = big_file
     q, want = first_answers(path, queries_for(centres, 10, seed=11))
     sidecar = sidecar_path(path, MODEL)
     meta = json.loads(sidecar.read_text())
@@ -314,13 +328,13 @@ def test_a_key_with_several_vectors_scores_its_best() -> None:
         index.upsert(np.zeros(17, np.int64), centres[:17])
 
 
-def diverse_gallery(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def diverse_gallery(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """400 people, 2-4 photos each; every fourth person has a second look (another centre) as well.
     Returns (queries near every look of the first 60 people, their person numbers)."""
     centres, templates, labels = face_like(400, 2, seed=13)
     second, more, _ = face_like(100, 2, seed=14)
     rows = [(int(p), t) for p, t in zip(labels, templates)] + [(4 * (i // 2), t) for i, t in enumerate(more)]
-    store = SQLiteStore(path)
+    store = open_store(path)
     for person in range(400):
         own = [t for p, t in rows if p == person]
         store.add_templates(f"p{person}", [template(t, f"p{person}-{k}") for k, t in enumerate(own)])
@@ -329,8 +343,8 @@ def diverse_gallery(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return unit(looks + 0.2 * noise / np.sqrt(DIM)), np.concatenate([np.arange(60), 4 * np.arange(15)])
 
 
-def test_views_exact_and_index_paths_agree(tmp_path: Path) -> None:
-    path = tmp_path / "g.db"
+def test_views_exact_and_index_paths_agree(gallery_url: str) -> None:
+    path = gallery_url
     queries, who = diverse_gallery(path)
     exact = Gallery(path, "views", ann_min_identities=10**9)
     ann = Gallery(path, "views", ann_min_identities=100)

@@ -1,4 +1,4 @@
-"""Enrolment, identification and verification on real faces."""
+"""Enrolment, identification and verification on real faces, over each store (SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,18 @@ PHOTOS = DEMO / "photos"
 LFW = FIXTURES / "lfw"
 
 
+@pytest.fixture()
+def recognizer(gallery_url: str, engine: FaceEngine) -> Recognizer:
+    """An empty gallery of each store (this module's tests run on both)."""
+    return Recognizer(Gallery(gallery_url), engine)
+
+
 def names(matches: list) -> set[str | None]:
     return {m.identity for m in matches}
 
 
-def test_identify_known_people(demo_gallery: Path, engine: FaceEngine) -> None:
-    rec = Recognizer(Gallery(demo_gallery), engine)
+def test_identify_known_people(demo_location: str, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_location), engine)
     assert names(rec.identify(PHOTOS / "two_people.jpg")) == {"obama", "biden"}
     assert names(rec.identify(PHOTOS / "kit_with_rose.jpg")) == {"kit_harington", "rose_leslie"}
     (match,) = rec.identify(PHOTOS / "johnsnow_test1.jpg")
@@ -33,10 +39,10 @@ def test_identify_known_people(demo_gallery: Path, engine: FaceEngine) -> None:
     assert [c.score for c in match.candidates] == sorted((c.score for c in match.candidates), reverse=True)
 
 
-def test_views_scoring_names_the_demo_people_as_centroid_scoring_does(demo_gallery: Path, engine: FaceEngine) -> None:
+def test_views_scoring_names_the_demo_people_as_centroid_scoring_does(demo_location: str, engine: FaceEngine) -> None:
     """The demo people's photos agree with each other: each keeps one view, so nothing changes."""
-    plain = Recognizer(Gallery(demo_gallery), engine)
-    views = Recognizer(Gallery(demo_gallery, "views"), engine)
+    plain = Recognizer(Gallery(demo_location), engine)
+    views = Recognizer(Gallery(demo_location, "views"), engine)
     for photo in ("two_people.jpg", "kit_with_rose.jpg", "johnsnow_test1.jpg"):
         faces = plain.faces(PHOTOS / photo)
         assert [(m.identity, m.candidates) for m in views.identify_faces(faces)] == [
@@ -44,8 +50,8 @@ def test_views_scoring_names_the_demo_people_as_centroid_scoring_does(demo_galle
         ]
 
 
-def test_strangers_are_unknown(demo_gallery: Path, engine: FaceEngine) -> None:
-    rec = Recognizer(Gallery(demo_gallery), engine)
+def test_strangers_are_unknown(demo_location: str, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_location), engine)
     for person in sorted(LFW.iterdir())[:6]:
         photo = sorted(person.iterdir())[0]
         matches = rec.identify(photo)
@@ -78,8 +84,8 @@ def test_verify_pairs(recognizer: Recognizer) -> None:
     assert recognizer.verify(bush[0], bush[0]).score == pytest.approx(1.0, abs=1e-5)
 
 
-def test_verify_against_identity(demo_gallery: Path, engine: FaceEngine) -> None:
-    rec = Recognizer(Gallery(demo_gallery), engine)
+def test_verify_against_identity(demo_location: str, engine: FaceEngine) -> None:
+    rec = Recognizer(Gallery(demo_location), engine)
     assert rec.verify_identity(PHOTOS / "obama1.jpg", "obama").same
     assert not rec.verify_identity(PHOTOS / "obama1.jpg", "biden").same
     with pytest.raises(UnknownIdentityError, match="nobody"):
@@ -134,8 +140,10 @@ def test_flip_averaging_and_embedders_agree(engine: FaceEngine) -> None:
     assert float(a @ b) > 0.9999
 
 
-def test_worker_processes_give_the_same_answers(demo_gallery: Path, engine: FaceEngine, tmp_path: Path) -> None:
-    rec = Recognizer(Gallery(demo_gallery), engine)
+def test_worker_processes_give_the_same_answers(
+    demo_location: str, engine: FaceEngine, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    rec = Recognizer(Gallery(demo_location), engine)
     photos = sorted(PHOTOS.iterdir()) + [tmp_path / "missing.jpg"]
     one = list(rec.identify_many(photos, workers=1))
     two = list(rec.identify_many(photos, workers=2))
@@ -147,7 +155,8 @@ def test_worker_processes_give_the_same_answers(demo_gallery: Path, engine: Face
         for a, b in zip(m1, m2):
             assert a.score == pytest.approx(b.score, abs=1e-5)
     # enrolment through workers stores the same number of templates as in-process
-    fresh = Recognizer(Gallery(tmp_path / "g.db"), engine)
+    fresh_location = request.getfixturevalue("pg_url") if "://" in demo_location else tmp_path / "g.db"
+    fresh = Recognizer(Gallery(fresh_location), engine)
     jobs = [(p.name, sorted(p.iterdir())) for p in sorted((DEMO / "gallery").iterdir())]
     results = fresh.enroll_many(jobs, workers=2)
     assert sum(len(r.added) for r in results) == 9 and not any(r.errors for r in results)

@@ -8,6 +8,10 @@ the input list is.
 Workers never outlive the batch: a worker whose parent dies (even by SIGKILL) exits within a
 second, and Ctrl-C or SIGTERM of the parent cancels what is queued and ends the workers before
 the parent itself goes.
+
+Where the workers run is the *executor*: ``"local"`` (processes on this machine, above) or ``"ray"``
+(actors on a Ray cluster, :mod:`faceprint.ray_executor`), chosen per call or for the whole context
+with :func:`set_executor` (``faceprint --executor``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import partial
 from multiprocessing import get_context
@@ -41,6 +46,22 @@ from faceprint.types import Face
 Mode = Literal["all", "single", "largest", "subject", "detect"]
 T = TypeVar("T")
 R = TypeVar("R")
+Executor = Literal["local", "ray"]
+EXECUTORS: tuple[Executor, ...] = ("local", "ray")
+#: a context variable, not a global: the CLI sets it once per command; library callers may set it
+#: in one thread without changing what another thread's batches use
+_executor: ContextVar[Executor] = ContextVar("faceprint_executor", default="local")
+
+
+def set_executor(name: Executor) -> None:
+    """Where :func:`parallel_map` (so every batch) runs from now on in this context."""
+    if name not in EXECUTORS:
+        raise ValueError(f"unknown executor {name!r}: expected one of {', '.join(EXECUTORS)}")
+    _executor.set(name)
+
+
+def get_executor() -> Executor:
+    return _executor.get()
 
 
 @dataclass(frozen=True)
@@ -253,14 +274,28 @@ def _stop(pool: ProcessPoolExecutor) -> None:
         manager.join(STOP_GRACE_S)
 
 
-def parallel_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], workers: int) -> Iterator[R]:
-    """``fn(item)`` for every item, yielded in input order, where each of ``workers`` spawned processes
-    builds ``fn = make()`` once (a model is loaded once per process, not per item; ``make`` must
-    pickle: a module-level function or a ``functools.partial`` of one). At most ``2 * workers``
-    items are in flight, so memory stays bounded however long ``items`` is.
+def parallel_map(
+    make: Callable[[], Callable[[T], R]], items: Iterable[T], workers: int, executor: Executor | None = None
+) -> Iterator[R]:
+    """``fn(item)`` for every item, yielded in input order, where each of ``workers`` workers builds
+    ``fn = make()`` once (a model is loaded once per worker, not per item; ``make`` must pickle: a
+    module-level function or a ``functools.partial`` of one). At most ``2 * workers`` items are in
+    flight, so memory stays bounded however long ``items`` is.
 
-    If anything ends the loop early (an error, Ctrl-C, SIGTERM: see :class:`Terminated`, or the
-    consumer closing this generator), the queued items are cancelled and the workers ended."""
+    The workers are spawned processes, or with ``executor="ray"`` (default: :func:`get_executor`)
+    actors on a Ray cluster (:func:`faceprint.ray_executor.ray_map`). If anything ends the loop early
+    (an error, Ctrl-C, SIGTERM: see :class:`Terminated`, or the consumer closing this generator),
+    the queued items are cancelled and the workers ended."""
+    with _sigterm_raises():
+        if (executor or get_executor()) == "ray":
+            from faceprint.ray_executor import ray_map
+
+            yield from ray_map(make, items, workers)
+        else:
+            yield from _process_map(make, items, workers)
+
+
+def _process_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], workers: int) -> Iterator[R]:
     # spawn, not fork: the parent may hold threads and native library state
     on_main_thread = threading.current_thread() is threading.main_thread()
     pool = ProcessPoolExecutor(
@@ -270,19 +305,18 @@ def parallel_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], worke
         initargs=(make, os.getpid(), on_main_thread),
     )
     pending: deque[Future[R]] = deque()
-    with _sigterm_raises():
-        try:
-            for item in items:
-                with _signals_blocked(signal.SIGINT):  # submit() spawns the workers
-                    pending.append(pool.submit(_work, item))
-                if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
-            while pending:
+    try:
+        for item in items:
+            with _signals_blocked(signal.SIGINT):  # submit() spawns the workers
+                pending.append(pool.submit(_work, item))
+            if len(pending) >= 2 * workers:
                 yield pending.popleft().result()
-            pool.shutdown()
-        except BaseException:
-            _stop(pool)
-            raise
+        while pending:
+            yield pending.popleft().result()
+        pool.shutdown()
+    except BaseException:
+        _stop(pool)
+        raise
 
 
 def _engine_analyzer(spec: EngineSpec, mode: Mode) -> Callable[[ImageInput], ImageResult]:
@@ -297,8 +331,9 @@ def analyze_images(
     workers: int = 1,
 ) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per image, in order. ``workers`` > 1 uses processes
-    built from ``spec``; 1 uses ``engine`` in this process."""
-    if workers <= 1:
+    built from ``spec``; 1 uses ``engine`` in this process, except on Ray (:func:`set_executor`),
+    where even one worker is an actor of the cluster."""
+    if workers <= 1 and get_executor() == "local":
         for image in images:
             yield analyze_image(engine, image, mode)
         return

@@ -8,19 +8,20 @@ stays fast.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from faceprint import __version__, settings
-from faceprint.cli import cluster, evaluate, gallery, recognize, serve, video
+from faceprint.cli import analyze, cluster, evaluate, gallery, gallery_admin, recognize, serve, video
 from faceprint.cli.common import (
     DEFAULT_DETECTOR_CHOICE,
     DetectorName,
     EmbedderName,
+    ExecutorName,
     State,
     err,
     fail,
@@ -28,6 +29,7 @@ from faceprint.cli.common import (
     state,
 )
 from faceprint.errors import FaceprintError
+from faceprint.pipeline import set_executor
 
 app = typer.Typer(
     name="faceprint",
@@ -48,12 +50,13 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def main(
     gallery: Annotated[
-        Path | None,
+        str | None,  # text, not a Path: a Path would turn postgresql://host/db into postgresql:/host/db
         typer.Option(
             "--gallery",
             "-g",
             envvar="FACEPRINT_GALLERY",
-            help="Gallery file (default: $FACEPRINT_GALLERY or ~/.local/share/faceprint/gallery.db).",
+            help="Gallery file, or a postgresql://user:password@host/db URL "
+            "(default: $FACEPRINT_GALLERY or ~/.local/share/faceprint/gallery.db).",
         ),
     ] = None,
     detector: Annotated[
@@ -68,6 +71,13 @@ def main(
         int | None,
         typer.Option("--workers", "-w", min=1, max=256, help="Worker processes for batches (default: one per core)."),
     ] = None,
+    executor: Annotated[
+        ExecutorName,
+        typer.Option(
+            help="Where batches run: local worker processes, or actors on the Ray cluster at $RAY_ADDRESS "
+            "(a local Ray when unset; needs faceprint[ray])."
+        ),
+    ] = ExecutorName.local,
     version: Annotated[
         bool,
         typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
@@ -82,9 +92,14 @@ def main(
     state.embedder = str(embedder.value)
     state.flip = flip
     state.workers = workers
+    on_ray = executor is ExecutorName.ray
+    if on_ray and importlib.util.find_spec("ray") is None:
+        raise fail("--executor ray needs Ray: pip install 'faceprint[ray]'", 2)
+    state.executor = str(executor.value)
+    set_executor("ray" if on_ray else "local")
 
 
-for _group in (gallery, recognize, cluster, video, evaluate, serve):
+for _group in (gallery, recognize, analyze, cluster, video, evaluate, serve, gallery_admin):
     _group.register(app)
 
 

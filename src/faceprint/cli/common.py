@@ -42,19 +42,31 @@ class EmbedderName(StrEnum):
     dlib = "dlib"
 
 
+class ExecutorName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class State:
-    gallery: Path | None = None
+    gallery: str | Path | None = None  # --gallery: a file path, or a database URL (kept as text)
     detector: str = DEFAULT_DETECTOR
     embedder: str = "onnx"
     flip: bool = True
     workers: int | None = None
+    executor: str = "local"
     _engine: Any = None
     _recognizer: Any = None
 
     def n_workers(self, n_items: int) -> int:
+        if self.workers is not None:
+            return self.workers
+        if self.executor == "ray":  # one actor per CPU of the cluster, not of this machine
+            from faceprint.ray_executor import default_workers as ray_workers
+
+            return ray_workers(n_items)
         from faceprint.pipeline import default_workers
 
-        return self.workers if self.workers is not None else default_workers(n_items)
+        return default_workers(n_items)
 
     def engine(self) -> Any:
         """The face engine alone (commands that need no gallery)."""

@@ -32,9 +32,9 @@ class LogLevel(StrEnum):
 
 
 def _key_store(create: bool = False) -> Any:
-    from faceprint.server.store import ServerStore
+    from faceprint.server.store import open_server_store
 
-    return ServerStore(core.state.open_gallery(create).store.path)
+    return open_server_store(core.state.open_gallery(create).store)
 
 
 def serve(
@@ -59,14 +59,15 @@ def serve(
     try:
         import uvicorn
 
-        from faceprint.server import ServerStore, create_app
+        from faceprint.server import create_app
+        from faceprint.server.store import open_server_store
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise core.fail(f"faceprint serve needs fastapi, uvicorn and python-multipart ({exc})") from None
     if max_pixels is not None:
         # decode_image reads the cap from the environment on every call
         os.environ["FACEPRINT_MAX_PIXELS"] = str(max_pixels)
     rec = core.state.recognizer(create=True)  # a new gallery can be filled from the page
-    store = ServerStore(rec.gallery.store.path)
+    store = open_server_store(rec.gallery.store)
     app = create_app(rec, store=store, cors_origins=cors_origin or (), max_upload_bytes=int(max_upload_mb * 1e6))
     core.err.print(f"gallery {rec.gallery.store.path}: {len(rec.gallery)} people, model {rec.model}", soft_wrap=True)
     if store.active_key_count() == 0:
@@ -88,7 +89,7 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level=log_level.value, server_header=False)
 
 
-keys_app = typer.Typer(help="API keys for faceprint serve (stored hashed in the gallery file).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for faceprint serve (stored hashed in the gallery).", no_args_is_help=True)
 
 
 @keys_app.command("create")

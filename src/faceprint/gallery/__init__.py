@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from faceprint import settings
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, GalleryError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
 from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, sidecar_path
+from faceprint.gallery.location import POSTGRES_SCHEMES, shown_url, url_scheme
 from faceprint.gallery.sqlite import SQLiteStore
 from faceprint.match import (
     DEFAULT_VIEWS,
@@ -36,18 +37,38 @@ log = logging.getLogger(__name__)
 DEFAULT_ANN_MIN_IDENTITIES = int(settings.ANN_MIN_IDENTITIES.default)
 
 
-def default_gallery_path() -> Path:
-    """``$FACEPRINT_GALLERY``, else ``$XDG_DATA_HOME/faceprint/gallery.db``."""
+def default_gallery_path() -> str | Path:
+    """``$FACEPRINT_GALLERY`` (a path, or a database URL kept as text), else ``$XDG_DATA_HOME/faceprint/gallery.db``."""
     env = os.environ.get("FACEPRINT_GALLERY")
     if env:
-        return Path(env)
+        return env if url_scheme(env) else Path(env)
     data = os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share")
     return Path(data) / "faceprint" / "gallery.db"
 
 
 def open_store(location: str | Path, create: bool = True) -> GalleryStore:
-    """A storage backend for a location: a file path (SQLite) for now. A missing gallery is
-    created only when ``create``; otherwise GalleryNotFoundError."""
+    """A storage backend for a location: a ``postgresql://`` (or ``postgres://``) URL for the PostgreSQL
+    store, else a file path for SQLite. A URL of any other scheme is an error, never taken for a path. A
+    missing gallery is created only when ``create``; otherwise GalleryNotFoundError."""
+    scheme = url_scheme(location) if isinstance(location, str) else None
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            from faceprint.gallery.postgres import PostgresStore
+        except ImportError as exc:
+            raise GalleryError(
+                f"{shown_url(str(location))}: a PostgreSQL gallery needs psycopg, psycopg_pool and pgvector: "
+                f"pip install 'faceprint[postgres]' ({exc})"
+            ) from exc
+        return PostgresStore(str(location), create=create)
+    if scheme is not None:
+        raise GalleryError(
+            f"{shown_url(str(location))}: unknown gallery URL scheme {scheme!r}: "
+            f"give a file path or a {' or '.join(s + '://' for s in POSTGRES_SCHEMES)} URL"
+        )
+    first = Path(location).parts[:1]
+    if first and first[0].rstrip(":").lower() in POSTGRES_SCHEMES and first[0].endswith(":"):
+        # e.g. Path("postgresql://host/db") == Path("postgresql:/host/db"): a mangled URL, not a folder to create
+        raise GalleryError(f"{location}: looks like a database URL that lost its '//': pass the URL as text")
     return SQLiteStore(location, create=create)
 
 
@@ -170,8 +191,9 @@ class Gallery:
             ):
                 self._small[model] = version
                 return None
+            # beside a gallery file only: a database's index lives in memory and catches up from its change log
             path = getattr(store, "path", None)
-            sidecar = sidecar_path(Path(path), model) if path else None
+            sidecar = sidecar_path(path, model) if isinstance(path, Path) else None
             indexed = StoreIndex(store, model, sidecar, self.index_params, self.views)
             self._indexes[model] = indexed
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import numpy as np
 
@@ -40,6 +42,54 @@ class TemplateMatrix:
     labels: np.ndarray  # (N,) int32 index into names
     names: list[str]
     vectors: np.ndarray  # (N, D) float32, unit rows
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def error_guard(
+    catch: type[Exception], convert: Callable[[Any, Exception], Exception]
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A decorator for store methods: a driver error (``catch``) becomes ``convert(store, error)``, a
+    message that names the gallery and the cause."""
+
+    def guarded(method: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(method)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return method(*args, **kwargs)
+            except catch as exc:
+                raise convert(args[0], exc) from exc
+
+        return wrapper
+
+    return guarded
+
+
+def group_centroids(ids: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(each identity once, its unit mean template) from templates grouped by identity id (rows of one
+    identity together), the same arithmetic in every store so that their indexes agree to the bit."""
+    if not len(ids):
+        return ids, vectors
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    sums = np.add.reduceat(vectors, starts, axis=0)
+    return ids[starts], sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+
+
+def changes_since(
+    since: int, version: int, read_log: Callable[[int, int], list[tuple[int, int]]]
+) -> tuple[int, set[int]] | None:
+    """What ``changed_identities(since)`` answers, from the current ``version`` and the change log's
+    (version, identity id) rows in (since, version]: None unless the log covers every version since."""
+    if since == version:
+        return version, set()
+    if since > version:
+        return None  # the store was replaced by an older one
+    rows = read_log(since, version)
+    if len({r[0] for r in rows}) != version - since:
+        return None
+    return version, {int(r[1]) for r in rows}
 
 
 class GalleryStore(Protocol):

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +20,14 @@ from faceprint.errors import (
     ReadOnlyGalleryError,
     UnknownIdentityError,
 )
-from faceprint.gallery.base import Identity, Template, TemplateMatrix
+from faceprint.gallery.base import (
+    Identity,
+    Template,
+    TemplateMatrix,
+    changes_since,
+    error_guard,
+    group_centroids,
+)
 from faceprint.names import normalize_name, shown, validate_name
 
 SCHEMA_VERSION = 1
@@ -56,9 +61,6 @@ CREATE INDEX IF NOT EXISTS changes_by_version ON changes(version);
 
 #: How many versions of per-identity changes are kept, so that an index older than that rebuilds.
 CHANGE_LOG_VERSIONS = 100_000
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class ThreadConnections:
@@ -138,17 +140,8 @@ def gallery_error(path: Path, exc: sqlite3.Error) -> GalleryError:
     return GalleryError(f"{path}: gallery error: {text}")
 
 
-def _guarded(method: Callable[P, R]) -> Callable[P, R]:
-    """Turn any SQLite error inside a store method into a :class:`GalleryError` naming the file."""
-
-    @functools.wraps(method)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise gallery_error(args[0].path, exc) from exc  # type: ignore[attr-defined]
-
-    return wrapper
+#: Any SQLite error inside a store method becomes a :class:`GalleryError` naming the file.
+_guarded = error_guard(sqlite3.Error, lambda store, exc: gallery_error(store.path, exc))  # type: ignore[arg-type]
 
 
 def create_gallery_file(path: Path) -> None:
@@ -480,12 +473,7 @@ class SQLiteStore:
     def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
         those among ``identity_ids``; the others have none)."""
-        ids, vectors = self.identity_templates(model, identity_ids)
-        if not len(ids):
-            return ids, vectors
-        starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-        sums = np.add.reduceat(vectors, starts, axis=0)
-        return ids[starts], sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return group_centroids(*self.identity_templates(model, identity_ids))
 
     @_guarded
     def identity_names(self, identity_ids: list[int]) -> dict[int, str]:
@@ -503,19 +491,9 @@ class SQLiteStore:
         """(current version, ids of the identities changed after version ``since``), or None when
         the change log does not cover every version since then (too old, or written by a faceprint
         that kept no log): the caller must then re-read everything."""
-        version = self.version()  # read first: a change landing after it is only applied twice
-        if since == version:
-            return version, set()
-        if since > version:
-            return None  # the store was replaced by an older file
-        rows = (
-            self._db()
-            .execute("SELECT version, identity_id FROM changes WHERE version > ? AND version <= ?", (since, version))
-            .fetchall()
-        )
-        if len({r[0] for r in rows}) != version - since:
-            return None
-        return version, {int(r[1]) for r in rows}
+        sql = "SELECT version, identity_id FROM changes WHERE version > ? AND version <= ?"
+        # the version is read first: a change landing after it is only applied twice
+        return changes_since(since, self.version(), lambda a, b: self._db().execute(sql, (a, b)).fetchall())
 
     @_guarded
     def models(self) -> list[str]:
@@ -525,6 +503,11 @@ class SQLiteStore:
     def get_setting(self, key: str) -> Any | None:
         row = self._db().execute("SELECT value FROM settings WHERE key=?", (key,)).fetchone()
         return None if row is None else json.loads(row[0])
+
+    @_guarded
+    def settings(self) -> dict[str, Any]:
+        """Every setting (calibrated thresholds, and the store's own: schema_version, version)."""
+        return {k: json.loads(v) for k, v in self._db().execute("SELECT key, value FROM settings ORDER BY key")}
 
     @_guarded
     def set_setting(self, key: str, value: Any) -> None:

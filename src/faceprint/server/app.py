@@ -29,7 +29,7 @@ from faceprint.server.errors import EXCEPTION_HANDLERS
 from faceprint.server.middleware import GuardMiddleware
 from faceprint.server.routes import ROUTERS
 from faceprint.server.routes.page import mount_static
-from faceprint.server.store import ServerStore
+from faceprint.server.store import ServerStore, open_server_store
 from faceprint.server.uploads import ImageWork
 from faceprint.settings import check as check_settings
 from faceprint.settings import decode_budget_pixels
@@ -47,7 +47,7 @@ def create_app(
     decode_budget: int | None = None,
 ) -> FastAPI:
     """The service over ``recognizer`` (its engine and gallery are used as they are, shared by
-    every request). Keys and thumbnails go to ``store``, by default the gallery's own file.
+    every request). Keys and thumbnails go to ``store``, by default the gallery's own file or database.
     Raises SettingError for a bad FACEPRINT_* setting, so that a server never starts half-working.
 
     ``image_jobs`` caps how many requests analyse images at once (default: twice the CPUs; more
@@ -56,7 +56,7 @@ def create_app(
     detector's size on the long side (3200 px), with boxes mapped back to the file's pixels."""
     check_settings()
     rec = recognizer
-    gallery_path = rec.gallery.store.path  # type: ignore[attr-defined]
+    gallery_path = rec.gallery.store.path  # type: ignore[attr-defined]  # a file, or a database URL as shown
 
     app = FastAPI(
         title="faceprint",
@@ -75,7 +75,7 @@ def create_app(
     share(
         app,
         recognizer=rec,
-        store=store if store is not None else ServerStore(gallery_path),
+        store=store if store is not None else open_server_store(rec.gallery.store),
         images=ImageWork(
             slots=threading.BoundedSemaphore(image_jobs or 2 * (os.cpu_count() or 1)),
             # alignment wants some resolution beyond the detector's, but no more than twice it

@@ -1,8 +1,14 @@
-"""What the service keeps beside the gallery, in the gallery's own SQLite file: API keys
-(hashed) and one small JPEG thumbnail per identity.
+"""What the service keeps beside the gallery, in the gallery's own storage: API keys (hashed) and
+one small JPEG thumbnail per identity.
 
-Both live in tables of their own, so the gallery schema and its readers are untouched, and a
-gallery file carries its keys and thumbnails with it when it is copied.
+Both live in tables of their own, so the gallery schema and its readers are untouched. In a SQLite
+gallery they are in its file (:class:`ServerStore`), which carries its keys and thumbnails with it
+when copied; in a PostgreSQL gallery they are in its database (:class:`PostgresServerStore`, tables
+made by the gallery's schema migrations), so every replica of the service sees the same keys: a key
+revoked through one is refused by all from their next request.
+
+Both run the same SQL (SQLite >= 3.35 and PostgreSQL share ``RETURNING`` and ``ON CONFLICT``); only
+the placeholders and the connections differ.
 """
 
 from __future__ import annotations
@@ -17,14 +23,18 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from faceprint.errors import FaceprintError
+from faceprint.gallery.base import GalleryStore
 from faceprint.gallery.sqlite import ThreadConnections, read_only_error, writable
 from faceprint.image import ImageReader
+
+if TYPE_CHECKING:
+    from faceprint.gallery.postgres import PostgresStore
 
 Role = Literal["admin", "read"]
 ROLES: tuple[Role, ...] = ("admin", "read")
@@ -104,11 +114,17 @@ def file_thumbnail(images: ImageReader, path: str | Path, box: tuple[int, int, i
 
 
 class ServerStore:
-    """API keys and thumbnails in the gallery's SQLite file. Thread-safe (a connection per thread)."""
+    """API keys and thumbnails in the gallery's SQLite file. Thread-safe (a connection per thread).
+
+    The logic is here; :class:`PostgresServerStore` runs it over the gallery's PostgreSQL database
+    instead, by overriding how statements are run (:meth:`_rows`, :meth:`_write`)."""
 
     #: seconds between writes of a key's last-used time (a write on every request would make
     #: every read take the database's write lock)
     TOUCH_EVERY = 60.0
+    #: driver errors: a failed last-used write is ignored; a thumbnail whose identity went meanwhile is skipped
+    _BUSY: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    _GONE: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str | Path) -> None:
         """Open the tables beside the gallery at ``path`` (created with it, and added here to an
@@ -120,19 +136,21 @@ class ServerStore:
         self._touched: dict[int, float] = {}
         self._touch_lock = threading.Lock()
         if self.read_only:
-            tables = {r[0] for r in self._db().execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            tables = {r[0] for r in self._rows("SELECT name FROM sqlite_master WHERE type='table'")}
             self._missing = {"api_keys", "identity_thumbnails"} - tables
         else:
             self._missing = set()
-            self._db().executescript(_SCHEMA)
+            self._conn.get().executescript(_SCHEMA)
 
-    def _write(self, sql: str, args: tuple[object, ...]) -> sqlite3.Cursor:
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """Run a reading statement (``?`` placeholders) and return its rows."""
+        return self._conn.get().execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+        """Run one writing statement, a transaction of its own; returns its RETURNING rows."""
         if self.read_only:
             raise read_only_error(self.path)
-        return self._db().execute(sql, args)
-
-    def _db(self) -> sqlite3.Connection:
-        return self._conn.get()
+        return self._rows(sql, args)
 
     def close(self) -> None:
         self._conn.close()
@@ -143,27 +161,27 @@ class ServerStore:
         if role not in ROLES:
             raise FaceprintError(f"unknown role {role!r}; choose from {', '.join(ROLES)}")
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        cur = self._write(
-            "INSERT INTO api_keys (name, role, key_hash, hint, created_at) VALUES (?, ?, ?, ?, ?)",
+        rows = self._write(
+            "INSERT INTO api_keys (name, role, key_hash, hint, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             (name, role, hash_key(secret), secret[: len(KEY_PREFIX) + 6], _now()),
         )
-        return secret, self.get_key(int(cur.lastrowid or 0))
+        return secret, self.get_key(int(rows[0][0]))
 
     def _row(self, row: tuple[object, ...]) -> ApiKey:
-        return ApiKey(*row)  # type: ignore[arg-type]
+        return ApiKey(int(row[0]), *row[1:])  # type: ignore[arg-type]
 
     _COLUMNS = "id, name, role, hint, created_at, last_used_at, revoked_at"
 
     def get_key(self, key_id: int) -> ApiKey:
-        row = self._db().execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id=?", (key_id,)).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {self._COLUMNS} FROM api_keys WHERE id=?", (key_id,))
+        if not rows:
             raise FaceprintError(f"no API key with id {key_id}")
-        return self._row(row)
+        return self._row(rows[0])
 
     def list_keys(self) -> list[ApiKey]:
         if "api_keys" in self._missing:
             return []
-        return [self._row(r) for r in self._db().execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY id")]
+        return [self._row(r) for r in self._rows(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY id")]
 
     def revoke_key(self, key_id: int) -> ApiKey:
         key = self.get_key(key_id)
@@ -174,23 +192,19 @@ class ServerStore:
     def active_key_count(self) -> int:
         if "api_keys" in self._missing:
             return 0
-        return int(self._db().execute("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL").fetchone()[0])
+        return int(self._rows("SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NULL")[0][0])
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The active key with this secret, or None. Looked up on every request, so a key
         revoked from the command line stops working at once, even in a running server."""
         if not secret or len(secret) > 256 or "api_keys" in self._missing:
             return None
-        row = (
-            self._db()
-            .execute(
-                f"SELECT {self._COLUMNS} FROM api_keys WHERE key_hash=? AND revoked_at IS NULL", (hash_key(secret),)
-            )
-            .fetchone()
+        rows = self._rows(
+            f"SELECT {self._COLUMNS} FROM api_keys WHERE key_hash=? AND revoked_at IS NULL", (hash_key(secret),)
         )
-        if row is None:
+        if not rows:
             return None
-        key = self._row(row)
+        key = self._row(rows[0])
         self._touch(key.id)
         return key
 
@@ -201,31 +215,27 @@ class ServerStore:
                 return
             self._touched[key_id] = now
         # a busy (or read-only) database must not fail the request: the time is only informative
-        with contextlib.suppress(sqlite3.OperationalError, FaceprintError):
+        with contextlib.suppress(*self._BUSY, FaceprintError):
             self._write("UPDATE api_keys SET last_used_at=? WHERE id=?", (_now(), key_id))
 
     # thumbnails ---------------------------------------------------------------------------
     def _identity_id(self, name: str) -> int | None:
-        row = self._db().execute("SELECT id FROM identities WHERE name=?", (name,)).fetchone()
-        return None if row is None else int(row[0])
+        rows = self._rows("SELECT id FROM identities WHERE name=?", (name,))
+        return None if not rows else int(rows[0][0])
 
     def thumbnail(self, name: str) -> bytes | None:
         if "identity_thumbnails" in self._missing:
             return None
-        row = (
-            self._db()
-            .execute(
-                "SELECT t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id WHERE i.name=?",
-                (name,),
-            )
-            .fetchone()
+        rows = self._rows(
+            "SELECT t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id WHERE i.name=?",
+            (name,),
         )
-        return None if row is None else bytes(row[0])
+        return None if not rows else bytes(rows[0][0])
 
     def has_thumbnails(self) -> set[str]:
         if "identity_thumbnails" in self._missing:
             return set()
-        rows = self._db().execute("SELECT i.name FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id")
+        rows = self._rows("SELECT i.name FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id")
         return {r[0] for r in rows}
 
     def set_thumbnail(self, name: str, jpeg: bytes, replace: bool = False) -> bool:
@@ -235,12 +245,80 @@ class ServerStore:
             return False
         if self.read_only:
             return False  # a thumbnail is a convenience: a read-only gallery just has none
-        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        verb = "UPDATE SET jpeg=excluded.jpeg, created_at=excluded.created_at" if replace else "NOTHING"
         try:
-            cur = self._db().execute(
-                f"{verb} INTO identity_thumbnails (identity_id, jpeg, created_at) VALUES (?, ?, ?)",
+            rows = self._write(
+                "INSERT INTO identity_thumbnails (identity_id, jpeg, created_at) VALUES (?, ?, ?) "
+                f"ON CONFLICT (identity_id) DO {verb} RETURNING identity_id",
                 (ident, jpeg, _now()),
             )
-        except sqlite3.IntegrityError:
+        except self._GONE:
             return False  # the identity was removed in between
-        return bool(cur.rowcount)
+        return bool(rows)
+
+    # copying between galleries ----------------------------------------------------------------
+    _KEY_RECORD = "name, role, key_hash, hint, created_at, last_used_at, revoked_at"
+
+    def records(self) -> tuple[list[tuple[Any, ...]], dict[str, bytes]]:
+        """Every key (hashed, in creation order) and every thumbnail (by identity name), as
+        :meth:`add_records` takes them: what ``faceprint gallery migrate`` carries to another gallery."""
+        keys = [] if "api_keys" in self._missing else self._rows(f"SELECT {self._KEY_RECORD} FROM api_keys ORDER BY id")
+        if "identity_thumbnails" in self._missing:
+            return keys, {}
+        sql = "SELECT i.name, t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id"
+        return keys, {name: bytes(jpeg) for name, jpeg in self._rows(sql)}
+
+    def add_records(self, keys: list[tuple[Any, ...]], thumbnails: dict[str, bytes]) -> None:
+        """Store keys and thumbnails read by :meth:`records` from another gallery (a key already here,
+        or a thumbnail of a person not here, is skipped)."""
+        for key in keys:
+            self._write(
+                f"INSERT INTO api_keys ({self._KEY_RECORD}) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                tuple(key),
+            )
+        for name, jpeg in thumbnails.items():
+            self.set_thumbnail(name, jpeg)
+
+
+class PostgresServerStore(ServerStore):
+    """API keys and thumbnails in the gallery's PostgreSQL database, over the gallery store's own
+    connection pool. Every replica of the service reads the same keys and thumbnails."""
+
+    def __init__(self, gallery: PostgresStore) -> None:
+        import psycopg
+
+        self._BUSY = (psycopg.OperationalError,)
+        self._GONE = (psycopg.errors.ForeignKeyViolation,)
+        self.gallery = gallery
+        self.path = gallery.path  # type: ignore[assignment]  # the URL as shown: no password
+        self.read_only = gallery.read_only
+        self._touched = {}
+        self._touch_lock = threading.Lock()
+        names = ("api_keys", "identity_thumbnails")
+        # an older schema that a read-only user could not migrate lacks them: served without
+        found = self._rows("SELECT " + ", ".join(f"to_regclass('{n}') IS NOT NULL" for n in names))[0]
+        self._missing = {n for n, there in zip(names, found) if not there}
+
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        import psycopg
+
+        try:
+            with self.gallery.connection() as conn:
+                cur = conn.execute(sql.replace("?", "%s"), args)
+                return cur.fetchall() if cur.description else []
+        except self._GONE:
+            raise  # set_thumbnail's to handle
+        except psycopg.Error as exc:
+            raise self.gallery._error(exc) from exc
+
+    def close(self) -> None:
+        """Nothing of its own: the connections are the gallery's."""
+
+
+def open_server_store(gallery: GalleryStore) -> ServerStore:
+    """The service's keys and thumbnails where the gallery lives: its SQLite file or its database."""
+    from faceprint.gallery.sqlite import SQLiteStore
+
+    if isinstance(gallery, SQLiteStore):
+        return ServerStore(gallery.path)
+    return PostgresServerStore(gallery)  # type: ignore[arg-type]
