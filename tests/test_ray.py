@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -216,6 +217,18 @@ def test_enrolment_on_ray_stores_what_a_local_one_stores(ray_head: str, tmp_path
     stored = [[(p["name"], p["templates"]) for p in people] for people in listed]
     assert stored[1] == stored[0]
     assert len(stored[1]) == len(list(LFW.iterdir()))
+
+
+def test_an_address_where_nothing_listens_fails_at_once(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'faceprint[ray]')")
+    with socket.socket() as sock:  # a port that was free a moment ago
+        sock.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{sock.getsockname()[1]}"
+    started = time.monotonic()
+    proc = faceprint(tmp_path / "g.db", "--executor", "ray", "detect", str(LFW), env={"RAY_ADDRESS": address})
+    assert proc.returncode == 1, proc.stderr
+    assert f"error: cannot reach the Ray cluster at RAY_ADDRESS={address}: Connection refused" in proc.stderr
+    assert time.monotonic() - started < 30  # not Ray's minutes of retries
 
 
 def test_executor_ray_without_ray_installed_is_one_line_and_exit_2(tmp_path: Path) -> None:

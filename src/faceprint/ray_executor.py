@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
@@ -43,6 +44,8 @@ R = TypeVar("R")
 ATTEMPTS = 3
 #: items in flight per actor: one running and one waiting, so an actor never idles on the driver
 PER_ACTOR = 2
+#: how long the address in RAY_ADDRESS gets to accept a connection
+CONNECT_TIMEOUT_S = 10.0
 #: object store of a Ray started here; only boxes and templates come back (Ray's minimum is 75 MB)
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024**2
 
@@ -83,6 +86,7 @@ def connect(workers: int | None = None) -> None:
     previous = signal.getsignal(signal.SIGTERM) if main else None
     address = os.environ.get("RAY_ADDRESS")
     if address:
+        _check_listening(address)
         try:
             # the actors' own output stays in Ray's logs: stdout stays clean for --json
             ray.init(logging_level=logging.WARNING, log_to_driver=False)
@@ -90,7 +94,7 @@ def connect(workers: int | None = None) -> None:
             hint = ""
             if _auth_refused(exc) and not os.environ.get("RAY_AUTH_MODE"):
                 hint = " (the cluster wants its token: set RAY_AUTH_MODE=token, with the token in ~/.ray/auth_token)"
-            raise FaceprintError(f"cannot reach the Ray cluster at RAY_ADDRESS={address}: {exc}{hint}") from None
+            raise _unreachable(address, f"{exc}{hint}") from None
     else:
         ray.init(
             # "local": a new Ray even where `ray start` left one behind (ray.init would join that)
@@ -105,6 +109,22 @@ def connect(workers: int | None = None) -> None:
         _started_here = True
     if main and previous is not None:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _unreachable(address: str, why: object) -> FaceprintError:
+    return FaceprintError(f"cannot reach the Ray cluster at RAY_ADDRESS={address}: {why}")
+
+
+def _check_listening(address: str) -> None:
+    """Fail at once where nothing listens at ``host:port`` (ray.init would retry for minutes).
+    Other forms ("auto", "ray://...") are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise _unreachable(address, exc.strerror or exc) from None
 
 
 def _auth_refused(exc: BaseException | None) -> bool:
