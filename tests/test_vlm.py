@@ -67,14 +67,14 @@ class ScriptedVLM:
                     count = server.counts[body["model"]]
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                self.answered = lambda: answered(server, self)  # type: ignore[attr-defined]
                 try:
                     if self.path != "/v1/chat/completions":
                         send(self, 404, {"error": {"message": f"no route {self.path}"}})
                     else:
                         BEHAVIOURS[body["model"]](server, self, body, count)
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    answered(server, self)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -85,7 +85,18 @@ class ScriptedVLM:
         return VLMExpressionClassifier(self.url, model, **{**FAST, **kwargs})
 
 
+def answered(server: Any, handler: BaseHTTPRequestHandler) -> None:
+    """A request stops counting as in flight once its answer starts: a client may send its next
+    request as soon as it has read this one's, before this handler's thread has returned."""
+    with server.lock:
+        if not getattr(handler, "done", False):
+            handler.done = True  # type: ignore[attr-defined]
+            server.in_flight -= 1
+
+
 def send(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+    if hasattr(handler, "answered"):
+        handler.answered()
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
