@@ -32,13 +32,16 @@ from functools import partial
 from multiprocessing import get_context
 from multiprocessing.connection import wait as wait_ready
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from faceprint.detect import DEFAULT_DETECTOR
 from faceprint.engine import FaceEngine
 from faceprint.errors import FaceprintError, MultipleFacesError, NoFaceError
 from faceprint.image import ImageInput, LoadedImage, as_image
 from faceprint.types import Face
+
+if TYPE_CHECKING:
+    from faceprint.analyze import AnalyzerSpec, FaceAnalyzer
 
 #: "all" faces with templates; "single" exactly one face (else an error); "largest" the largest
 #: face; "subject" all faces with templates, at least one (else an error), for the enrolment's
@@ -141,12 +144,17 @@ def image_faces(
     return engine.embed(loaded.pixels, faces)
 
 
-def analyze_image(engine: FaceEngine, image: ImageInput, mode: Mode = "all") -> ImageResult:
-    """:func:`image_faces` for any image input, with errors returned as text, not raised."""
+def analyze_image(
+    engine: FaceEngine, image: ImageInput, mode: Mode = "all", analyzer: FaceAnalyzer | None = None
+) -> ImageResult:
+    """:func:`image_faces` for any image input, with errors returned as text, not raised; with an
+    ``analyzer``, each face also gets its ``analysis`` (measured here, where the pixels are)."""
     try:
         loaded = as_image(image)
         found: list[int] = []
         faces = image_faces(engine, loaded, mode, found)
+        if analyzer is not None:
+            faces = analyzer.analyze(loaded.pixels, faces)
         height, width = loaded.pixels.shape[:2]
         return ImageResult(
             loaded.source, loaded.sha256, faces, found=found[0] if found else len(faces), size=(width, height)
@@ -319,8 +327,10 @@ def _process_map(make: Callable[[], Callable[[T], R]], items: Iterable[T], worke
         raise
 
 
-def _engine_analyzer(spec: EngineSpec, mode: Mode) -> Callable[[ImageInput], ImageResult]:
-    return partial(analyze_image, spec.build(), mode=mode)
+def _engine_analyzer(
+    spec: EngineSpec, mode: Mode, analysis: AnalyzerSpec | None = None
+) -> Callable[[ImageInput], ImageResult]:
+    return partial(analyze_image, spec.build(), mode=mode, analyzer=None if analysis is None else analysis.build())
 
 
 def analyze_images(
@@ -329,14 +339,19 @@ def analyze_images(
     spec: EngineSpec,
     mode: Mode = "all",
     workers: int = 1,
+    analyzer: FaceAnalyzer | None = None,
+    analysis: AnalyzerSpec | None = None,
 ) -> Iterator[ImageResult]:
     """Yield one :class:`ImageResult` per image, in order. ``workers`` > 1 uses processes
     built from ``spec``; 1 uses ``engine`` in this process, except on Ray (:func:`set_executor`),
-    where even one worker is an actor of the cluster."""
+    where even one worker is an actor of the cluster. With ``analysis`` (a face-analysis spec), each
+    face is also analysed: by ``analyzer`` here, or by one built from the spec in each worker."""
     if workers <= 1 and get_executor() == "local":
+        if analysis is not None and analyzer is None:
+            analyzer = analysis.build()
         for image in images:
-            yield analyze_image(engine, image, mode)
+            yield analyze_image(engine, image, mode, analyzer)
         return
     # paths travel as strings; the worker reads the file itself
     sent = (str(image) if isinstance(image, Path) else image for image in images)
-    yield from parallel_map(partial(_engine_analyzer, spec, mode), sent, workers)
+    yield from parallel_map(partial(_engine_analyzer, spec, mode, analysis), sent, workers)

@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -279,23 +277,11 @@ class AnalyzerSpec:
 
 
 def analyze_file(engine: FaceEngine, analyzer: FaceAnalyzer, image: ImageInput, mode: Mode = "all") -> ImageResult:
-    """Find, embed and analyse the faces of one image (errors returned in the result, not raised)."""
-    from faceprint.image import as_image
-    from faceprint.pipeline import ImageResult, image_faces, source_name
+    """Find, embed and analyse the faces of one image (errors returned in the result, not raised):
+    :func:`faceprint.pipeline.analyze_image` with this analyser."""
+    from faceprint.pipeline import analyze_image
 
-    try:
-        loaded = as_image(image)
-        found: list[int] = []
-        faces = analyzer.analyze(loaded.pixels, image_faces(engine, loaded, mode, found))
-        height, width = loaded.pixels.shape[:2]
-        return ImageResult(loaded.source, loaded.sha256, faces, found=found[0], size=(width, height))
-    except FaceprintError as exc:
-        return ImageResult(source_name(image), None, [], str(exc), exc)
-
-
-def _file_analyzer(engine: EngineSpec, analyzer: AnalyzerSpec, mode: Mode) -> Callable[[ImageInput], ImageResult]:
-    """What each worker process runs: its own engine and analyser, built once."""
-    return partial(analyze_file, engine.build(), analyzer.build(), mode=mode)
+    return analyze_image(engine, image, mode, analyzer)
 
 
 def analyze_files(
@@ -306,16 +292,12 @@ def analyze_files(
     mode: Mode = "all",
     workers: int = 1,
 ) -> Iterator[ImageResult]:
-    """:func:`analyze_file` over many images, in order; ``workers`` > 1 runs that many processes
-    built from ``specs`` (models load once per process), 1 uses ``engine`` and ``analyzer`` here."""
-    if workers <= 1:
-        for image in images:
-            yield analyze_file(engine, analyzer, image, mode)
-        return
-    from faceprint.pipeline import parallel_map
+    """:func:`analyze_file` over many images, in order, through the one worker pool
+    (:func:`faceprint.pipeline.analyze_images`): ``workers`` > 1 runs that many processes built from
+    ``specs`` (models load once per process), 1 uses ``engine`` and ``analyzer`` here."""
+    from faceprint.pipeline import analyze_images
 
-    sent = (str(image) if isinstance(image, Path) else image for image in images)
-    yield from parallel_map(partial(_file_analyzer, *specs, mode), sent, workers)
+    yield from analyze_images(images, engine, specs[0], mode, workers, analyzer=analyzer, analysis=specs[1])
 
 
 __all__ = [
