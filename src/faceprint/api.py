@@ -341,11 +341,18 @@ class Recognizer:
         return self.identify_faces(self.faces(image), top_k, threshold)
 
     def identify_many(
-        self, images: Iterable[ImageInput], top_k: int = 5, threshold: float | None = None, workers: int = 1
+        self,
+        images: Iterable[ImageInput],
+        top_k: int = 5,
+        threshold: float | None = None,
+        workers: int = 1,
+        analysis: AnalyzerSpec | None = None,
     ) -> Iterator[tuple[ImageResult, list[Match]]]:
         """:meth:`identify` over many images (``workers`` processes), in input order; a bad
-        image yields its error in ``ImageResult.error`` and no matches."""
-        for out in analyze_images(images, self.engine, EngineSpec.of(self.engine), "all", workers):
+        image yields its error in ``ImageResult.error`` and no matches. With ``analysis``, each
+        face also carries its ``analysis`` (e.g. its quality)."""
+        outputs = analyze_images(images, self.engine, EngineSpec.of(self.engine), "all", workers, analysis=analysis)
+        for out in outputs:
             yield out, self.identify_faces(out.faces, top_k, threshold)
 
     def identify_faces(self, faces: list[Face], top_k: int = 5, threshold: float | None = None) -> list[Match]:

@@ -89,15 +89,12 @@ def identify(
 
 
 def _identified(rec: Any, files: list[Path], top_k: int, threshold: float | None) -> Iterator[tuple[Any, list[Match]]]:
-    """(image result, matches) per file, as Recognizer.identify_many gives them, each face also
-    carrying its quality (faceprint.analyze: no expression, about 3 ms a face more)."""
-    from faceprint.analyze import AnalyzerSpec, analyze_files
-    from faceprint.pipeline import EngineSpec
+    """(image result, matches) per file, each face also carrying its quality (faceprint.analyze: no
+    expression, about 3 ms a face more)."""
+    from faceprint.analyze import AnalyzerSpec
 
-    spec = AnalyzerSpec(expression="none", face_like=False)
-    specs = (EngineSpec.of(rec.engine), spec)
-    for result in analyze_files(files, rec.engine, spec.build(), specs, "all", state.n_workers(len(files))):
-        yield result, rec.identify_faces(result.faces, top_k, threshold)
+    quality = AnalyzerSpec(expression="none", face_like=False)
+    return rec.identify_many(files, top_k, threshold, workers=state.n_workers(len(files)), analysis=quality)
 
 
 def _print_identified(record: dict[str, Any]) -> None:
