@@ -44,6 +44,21 @@ def faceprint(
     return proc
 
 
+def unprivileged() -> list[str]:
+    """A command prefix that drops root (root ignores file permissions: a read-only gallery is only
+    read-only to another user), or none when not root. Skips, with the reason, where that user cannot
+    run faceprint from this checkout (a clone inside a folder only root may enter)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: cannot test as a user that permissions apply to")
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import faceprint"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"user 65534 cannot import faceprint from this checkout: {probe.stderr.strip()[-160:]}")
+    return prefix
+
+
 def damage_gallery(gallery: Path) -> None:
     """Overwrite the pages of a gallery's templates table with garbage (the file header stays valid)."""
     import sqlite3

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DEMO, damage_gallery, faceprint
+from .conftest import DEMO, damage_gallery, faceprint, unprivileged
 
 PHOTOS = DEMO / "photos"
 OBAMA = str(PHOTOS / "obama1.jpg")
@@ -168,15 +168,6 @@ def faceprint_cmd() -> list[str]:
     return [sys.executable, "-m", "faceprint.cli"]
 
 
-def _unprivileged() -> list[str]:
-    """A command prefix that drops root (root ignores file permissions), or none when not root."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        pytest.skip("running as root without setpriv: cannot make a gallery unwritable")
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
-
-
 @pytest.fixture()
 def world_tmp() -> Iterator[Path]:
     """A temporary folder another user can enter (pytest's tmp_path is private to root)."""
@@ -202,7 +193,7 @@ def test_read_only_gallery_reads_and_says_it_cannot_write(enrolled: Path, world_
     cache.mkdir(mode=0o777)
     cache.chmod(0o777)
     env = {"FACEPRINT_CACHE": str(cache), "HOME": str(cache)}
-    prefix = _unprivileged()
+    prefix = unprivileged()
     people = faceprint(folder / "g.db", "people", "--json", env=env, prefix=prefix)
     assert people.returncode == 0, people.stderr
     assert len(json.loads(people.stdout)["people"]) == 5
@@ -294,7 +285,7 @@ def test_read_only_gallery_is_served_read_only(enrolled: Path, world_tmp: Path) 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "FACEPRINT_CACHE": str(cache), "HOME": str(cache)}
-    cmd = [*_unprivileged(), sys.executable, "-m", "faceprint.cli", "--gallery", str(folder / "g.db")]
+    cmd = [*unprivileged(), sys.executable, "-m", "faceprint.cli", "--gallery", str(folder / "g.db")]
     server = subprocess.Popen(
         [*cmd, "serve", "--port", str(port), "--log-level", "warning"], env=env, stderr=subprocess.PIPE, text=True
     )

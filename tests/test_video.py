@@ -29,7 +29,7 @@ from faceprint.video.quality import frontal_score, sharpness_score, size_score
 from faceprint.video.reader import describe
 from faceprint.video.scene import SceneCutDetector
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, unprivileged
 
 VIDEO_FIXTURES = FIXTURES / "video"
 CLIP = VIDEO_FIXTURES / "hamilton_120-199.mp4"  # 80 frames of Lin-Manuel Miranda, 640x360
@@ -617,11 +617,7 @@ def test_cli_refuses_bad_outputs_in_one_line_before_writing(
 
 
 def test_cli_read_only_folder_is_a_one_line_error(lin_gallery: Path) -> None:
-    prefix: list[str] = []
-    if os.geteuid() == 0:  # root ignores permission bits: run as nobody
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv")
-        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    prefix = unprivileged()  # root ignores permission bits: run as nobody
     top = Path(tempfile.mkdtemp(prefix="faceprint-video-"))  # pytest's tmp_path is private to its user
     folder, cache = top / "ro", top / "cache"
     try:
