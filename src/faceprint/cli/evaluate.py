@@ -298,7 +298,7 @@ def calibrate_command(
     date = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         if pairs is not None:
-            from faceprint.evaluate.lfw import pair_images, pair_scores
+            from faceprint.evaluate.lfw import all_pair_scores, pair_images, pair_scores
 
             pair_list = _pairs(root, pairs)
             files = pair_images(root, pair_list)
@@ -314,7 +314,7 @@ def calibrate_command(
             with progress_bar(len(files), "embedding") as advance:
                 templates, stats = compute_templates(files, extractor, cache, _workers(workers), advance)
             if all_pairs:
-                genuine, impostor = _all_pair_scores(files, templates)
+                genuine, impostor = all_pair_scores(files, templates)
                 n_pairs = genuine.size + impostor.size
             else:
                 scores, _ = pair_scores(root, pair_list, templates)
@@ -406,28 +406,6 @@ def _all_pairs_counts(files: list[Path]) -> tuple[int, int]:
     n = len(files)
     genuine = sum(c * (c - 1) // 2 for c in Counter(f.parent.name for f in files).values())
     return genuine, n * (n - 1) // 2 - genuine
-
-
-def _all_pair_scores(files: list[Path], templates: dict[Path, Any]) -> tuple[Any, Any]:
-    """Cosine scores of every pair among ``files`` split into (genuine, impostor); images
-    without a template score -1 against everything."""
-    import numpy as np
-
-    names = np.array([f.parent.name for f in files])
-    dim = next((t.embedding.size for t in templates.values() if t.embedding is not None), 128)
-    vecs = np.stack([templates[f].embedding if templates[f].embedding is not None else np.zeros(dim) for f in files])
-    has = np.array([templates[f].embedding is not None for f in files])
-    genuine, impostor = [], []
-    for i in range(0, len(files), 512):  # row blocks keep memory at 512 x N
-        s = vecs[i : i + 512] @ vecs.T
-        s[~has[i : i + 512]] = -1.0
-        s[:, ~has] = -1.0
-        rows = np.arange(i, min(i + 512, len(files)))
-        upper = np.arange(len(files))[None, :] > rows[:, None]
-        same = names[rows][:, None] == names[None, :]
-        genuine.append(s[upper & same])
-        impostor.append(s[upper & ~same].astype(np.float32))
-    return np.concatenate(genuine), np.concatenate(impostor)
 
 
 def register(app: typer.Typer) -> None:

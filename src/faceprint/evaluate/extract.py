@@ -149,7 +149,9 @@ class TemplateExtractor:
             face.landmarks = self._landmarks(image, (left, top, right - 1, bottom - 1))
         return face
 
-    def __call__(self, image: np.ndarray) -> ImageTemplate:
+    def find_face(self, image: np.ndarray) -> tuple[Face | None, str, int]:
+        """(the face to use, with its 5 landmarks, or None; its status; faces the detector found),
+        by the fallback policy, before any template is computed."""
         h, w = image.shape[:2]
         faces = self.engine.detect(image)
         status = "face"
@@ -157,12 +159,19 @@ class TemplateExtractor:
             faces = self._retry(image)
             status = "retry"
         if faces:
-            face = self._with_landmarks(image, nearest_centre(faces, w, h))
-        elif self.fallback in ("retry", "centre"):
-            face = self._with_landmarks(image, Face(box=centre_box(w, h), score=0.0))
-            status = "fallback"
-        else:
+            return self._with_landmarks(image, nearest_centre(faces, w, h)), status, len(faces)
+        if self.fallback in ("retry", "centre"):
+            return self._with_landmarks(image, Face(box=centre_box(w, h), score=0.0)), "fallback", 0
+        return None, "none", 0
+
+    def __call__(self, image: np.ndarray) -> ImageTemplate:
+        face, status, n_faces = self.find_face(image)
+        if face is None:
             return ImageTemplate(None, "none", 0, None)
+        return self.template_of(image, face, status, n_faces)
+
+    def template_of(self, image: np.ndarray, face: Face, status: str, n_faces: int) -> ImageTemplate:
+        """The template (and measures, with ``quality``) of a face :meth:`find_face` gave."""
         self.engine.embed(image, [face])
         measures = None
         if self.quality:
@@ -171,7 +180,7 @@ class TemplateExtractor:
 
                 self._analyzer = FaceAnalyzer(expression="none", face_like=False)
             measures = self._analyzer.measure(image, face)
-        return ImageTemplate(face.embedding, status, len(faces), tuple(int(v) for v in face.box), measures)
+        return ImageTemplate(face.embedding, status, n_faces, tuple(int(v) for v in face.box), measures)
 
 
 @dataclass

@@ -168,6 +168,26 @@ def pair_scores(root: Path, pairs: PairList, templates: dict[Path, ImageTemplate
     return scores, valid
 
 
+def all_pair_scores(files: list[Path], templates: dict[Path, ImageTemplate]) -> tuple[np.ndarray, np.ndarray]:
+    """Cosine scores of every pair among ``files`` split into (genuine, impostor); images
+    without a template score -1 against everything."""
+    names = np.array([f.parent.name for f in files])
+    dim = next((t.embedding.size for t in templates.values() if t.embedding is not None), 128)
+    vecs = np.stack([templates[f].embedding if templates[f].embedding is not None else np.zeros(dim) for f in files])
+    has = np.array([templates[f].embedding is not None for f in files])
+    genuine, impostor = [], []
+    for i in range(0, len(files), 512):  # row blocks keep memory at 512 x N
+        s = vecs[i : i + 512] @ vecs.T
+        s[~has[i : i + 512]] = -1.0
+        s[:, ~has] = -1.0
+        rows = np.arange(i, min(i + 512, len(files)))
+        upper = np.arange(len(files))[None, :] > rows[:, None]
+        same = names[rows][:, None] == names[None, :]
+        genuine.append(s[upper & same])
+        impostor.append(s[upper & ~same].astype(np.float32))
+    return np.concatenate(genuine), np.concatenate(impostor)
+
+
 def pair_quality(root: Path, pairs: PairList, templates: dict[Path, ImageTemplate]) -> np.ndarray:
     """Each pair's quality: the lower of its two faces' (0 for an image without quality measures)."""
     from faceprint.analyze.quality import quality_score
