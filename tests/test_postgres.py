@@ -105,7 +105,7 @@ def test_schema_is_versioned_and_older_ones_are_migrated(pg_url: str) -> None:
         cur.execute("INSERT INTO identities (name) VALUES ('ann')")
     store = PostgresStore(pg_url, create=False)  # opening migrates, even without create
     with psycopg.connect(pg_url) as conn:
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
     assert [i.name for i in store.identities()] == ["ann"]
     assert open_server_store(store).list_keys() == []  # the tables of version 2 are there
     admin_sql(pg_url, "INSERT INTO schema_version (version, faceprint) VALUES (99, 'future')")

@@ -263,7 +263,7 @@ def test_rename_and_delete(service: Service, admin: httpx.Client) -> None:
     r = admin.post("/v1/identify", files=_image(sorted((FIXTURES / "lfw" / "Hugo_Chavez").iterdir())[2]))
     assert r.json()["faces"][0]["identity"] == "Hugo Chávez"
     gone = admin.delete("/v1/identities/Hugo Chávez")
-    assert gone.json() == {"name": "Hugo Chávez", "templates_removed": 2}
+    assert gone.json() == {"name": "Hugo Chávez", "templates_removed": 2, "purged": True}
     assert_error(admin.get("/v1/identities/Hugo Chávez"), 404, "unknown_identity")
     assert_error(admin.get("/v1/identities/Hugo Chávez/thumbnail"), 404, "unknown_identity")
 

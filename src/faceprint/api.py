@@ -229,6 +229,7 @@ class Recognizer:
         (disk full, read-only, damaged file) stops the batch: the photo in hand gets the error, the
         rest are listed in ``not_attempted``, and what was stored before stays stored."""
         jobs = [(validate_name(name), images) for name, images in jobs]
+        self.gallery.protection  # noqa: B018 - a protected gallery's key is checked before any photo is read
         results: list[EnrollResult] = []
         todo: list[tuple[EnrollResult, ImageInput]] = []
         for name, images in jobs:
@@ -302,7 +303,8 @@ class Recognizer:
             vectors = [t.embedding for t in self.gallery.templates(name) if t.model == self.model]
         except UnknownIdentityError:
             return None
-        return np.stack(vectors) if vectors else None
+        # a protected gallery's templates back in the engine's space, where the new faces are
+        return self.gallery.unprotected(np.stack(vectors)) if vectors else None
 
     def _settle(self, waiting: list[tuple[EnrollResult, ImageInput, ImageResult]]) -> None:
         """Choose and store the subject of each waiting group photo of one person (then empties the list)."""
@@ -351,6 +353,7 @@ class Recognizer:
         """:meth:`identify` over many images (``workers`` processes), in input order; a bad
         image yields its error in ``ImageResult.error`` and no matches. With ``analysis``, each
         face also carries its ``analysis`` (e.g. its quality)."""
+        self.gallery.protection  # noqa: B018 - a protected gallery's key is checked before any image is read
         outputs = analyze_images(images, self.engine, EngineSpec.of(self.engine), "all", workers, analysis=analysis)
         for out in outputs:
             yield out, self.identify_faces(out.faces, top_k, threshold)

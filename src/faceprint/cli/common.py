@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
@@ -49,6 +49,7 @@ class ExecutorName(StrEnum):
 
 class State:
     gallery: str | Path | None = None  # --gallery: a file path, or a database URL (kept as text)
+    key: bytes | None | Literal["environment"] = "environment"  # --key-file's key, else $FACEPRINT_KEY's
     detector: str = DEFAULT_DETECTOR
     embedder: str = "onnx"
     flip: bool = True
@@ -88,7 +89,7 @@ class State:
     def open_gallery(self, create: bool = False) -> Any:
         from faceprint.gallery import Gallery, default_gallery_path
 
-        return Gallery(self.gallery or default_gallery_path(), create=create)
+        return Gallery(self.gallery or default_gallery_path(), create=create, key=self.key)
 
 
 state = State()

@@ -195,17 +195,33 @@ def remove(
         list[int] | None,
         typer.Option("--photo", "-p", min=1, help="Remove only this photo (an id from `faceprint photos NAME`)."),
     ] = None,
+    purge: Annotated[
+        bool,
+        typer.Option(
+            "--purge",
+            help="Also erase what is left in the gallery's files (erasure): compact the file and empty its "
+            "write-ahead log, drop the search index files and the change-log rows, so that the removed "
+            "templates cannot be read back from the files.",
+        ),
+    ] = False,
 ) -> None:
     """Remove a person and all their templates, or single photos of theirs (--photo ID, repeatable)."""
     try:
         gallery = state.open_gallery()
         if not photo:
-            n = gallery.remove(name)
-            out.print(f"removed {escape(shown(name.strip()))} ({n} template(s))")
+            n = gallery.remove(name, purge=purge)
+            out.print(f"removed {escape(shown(name.strip()))} ({n} template(s))" + ("; purged" if purge else ""))
             return
-        for photo_id in dict.fromkeys(photo):
-            removed = gallery.remove_template(name, photo_id)
-            out.print(f"removed photo {photo_id} of {escape(shown(name.strip()))} ({escape(removed.source)})")
+        done = 0
+        try:
+            for photo_id in dict.fromkeys(photo):
+                removed = gallery.remove_template(name, photo_id)
+                done += 1
+                out.print(f"removed photo {photo_id} of {escape(shown(name.strip()))} ({escape(removed.source)})")
+        finally:
+            if purge and done:  # once for all, and for those removed before a bad id
+                gallery.purge()
+                out.print("purged")
     except FaceprintError as exc:
         raise fail(str(exc)) from None
 

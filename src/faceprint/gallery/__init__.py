@@ -6,14 +6,15 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from faceprint import settings
 from faceprint.errors import FaceprintError, GalleryError
 from faceprint.gallery.base import GalleryStore, Identity, Template, TemplateMatrix
-from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, sidecar_path
+from faceprint.gallery.crypto import KEY_HELP, KeySource, resolve_key
+from faceprint.gallery.index import IndexableStore, IndexParams, StoreIndex, remove_index_files, sidecar_path
 from faceprint.gallery.location import POSTGRES_SCHEMES, shown_url, url_scheme
 from faceprint.gallery.sqlite import SQLiteStore
 from faceprint.match import (
@@ -28,6 +29,9 @@ from faceprint.match import (
     top_identities,
 )
 from faceprint.types import Candidate
+
+if TYPE_CHECKING:
+    from faceprint.privacy.protect import TemplateProtection
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,18 @@ def default_gallery_path() -> str | Path:
     return Path(data) / "faceprint" / "gallery.db"
 
 
-def open_store(location: str | Path, create: bool = True) -> GalleryStore:
+def open_store(location: str | Path, create: bool = True, key: KeySource = "environment") -> GalleryStore:
     """A storage backend for a location: a ``postgresql://`` (or ``postgres://``) URL for the PostgreSQL
     store, else a file path for SQLite. A URL of any other scheme is an error, never taken for a path. A
-    missing gallery is created only when ``create``; otherwise GalleryNotFoundError."""
+    missing gallery is created only when ``create``; otherwise GalleryNotFoundError. ``key``: see
+    :class:`SQLiteStore` (encryption at rest is for SQLite galleries only)."""
     scheme = url_scheme(location) if isinstance(location, str) else None
     if scheme in POSTGRES_SCHEMES:
+        if resolve_key(key) is not None:  # in-database search needs the vectors in the clear: refuse, never ignore
+            raise GalleryError(
+                f"{shown_url(str(location))}: encryption at rest is supported for SQLite galleries only: "
+                f"unset {KEY_HELP} for a PostgreSQL gallery"
+            )
         try:
             from faceprint.gallery.postgres import PostgresStore
         except ImportError as exc:
@@ -69,7 +79,7 @@ def open_store(location: str | Path, create: bool = True) -> GalleryStore:
     if first and first[0].rstrip(":").lower() in POSTGRES_SCHEMES and first[0].endswith(":"):
         # e.g. Path("postgresql://host/db") == Path("postgresql:/host/db"): a mangled URL, not a folder to create
         raise GalleryError(f"{location}: looks like a database URL that lost its '//': pass the URL as text")
-    return SQLiteStore(location, create=create)
+    return SQLiteStore(location, create=create, key=key)
 
 
 class Gallery:
@@ -86,6 +96,14 @@ class Gallery:
     ``aggregation="views"`` scores each person by the best of several view vectors when their
     templates are diverse (``views``: the :class:`~faceprint.match.ViewRule`, default
     :data:`~faceprint.match.DEFAULT_VIEWS`); a person whose templates agree scores as with "centroid".
+
+    A protected gallery (:mod:`faceprint.privacy.protect`) stores templates transformed by its key's
+    secret matrix: ``protect_key`` (default: ``$FACEPRINT_PROTECT_KEY`` or ``$FACEPRINT_PROTECT_KEY_FILE``)
+    is needed to add templates and to search, and new templates and queries are transformed here.
+
+    An encrypted gallery (:mod:`faceprint.gallery.crypto`, SQLite only) keeps its templates, index files
+    and thumbnails sealed with AES-GCM: ``key`` (default: ``$FACEPRINT_KEY`` or ``$FACEPRINT_KEY_FILE``)
+    is needed to open it at all.
     """
 
     def __init__(
@@ -97,9 +115,11 @@ class Gallery:
         ann_min_identities: int | None = None,
         index_params: IndexParams | None = None,
         create: bool = True,
+        protect_key: bytes | None = None,
+        key: KeySource = "environment",
     ) -> None:
         self.store: GalleryStore = (
-            open_store(default_gallery_path() if store is None else store, create=create)
+            open_store(default_gallery_path() if store is None else store, create=create, key=key)
             if store is None or isinstance(store, (str, Path))
             else store
         )
@@ -117,6 +137,8 @@ class Gallery:
         self._indexes: dict[str, StoreIndex] = {}
         self._small: dict[str, int] = {}  # model -> store version at which it was counted below the cut-over
         self._lock = threading.Lock()
+        self._protect_key = protect_key
+        self._protection: tuple[TemplateProtection | None] | None = None  # checked on first use
 
     # identities -----------------------------------------------------------------
     def add_identity(self, name: str, metadata: dict[str, Any] | None = None) -> Identity:
@@ -131,20 +153,67 @@ class Gallery:
     def rename(self, old: str, new: str) -> None:
         self.store.rename_identity(old, new)
 
-    def remove(self, name: str) -> int:
-        return self.store.remove_identity(name)
+    def remove(self, name: str, purge: bool = False) -> int:
+        """Delete a person and their templates (returns how many); with ``purge``, also erase what
+        is left of them in the gallery's files (:meth:`purge`)."""
+        removed = self.store.remove_identity(name)
+        if purge:
+            self.purge()
+        return removed
 
     def add_templates(self, name: str, templates: list[Template], create: bool = True) -> list[int]:
+        protection = self.protection
+        if protection is not None:
+            templates = protection.templates(templates)
         return self.store.add_templates(name, templates, create=create)
 
     def templates(self, name: str | None = None) -> list[Template]:
         return self.store.templates(name)
 
-    def remove_template(self, name: str, template_id: int) -> Template:
+    def remove_template(self, name: str, template_id: int, purge: bool = False) -> Template:
         """Delete one photo's template of ``name`` (see :meth:`templates` for the ids); returns what
         was removed. Raises UnknownIdentityError for an unknown person, PhotoNotFoundError for an id
-        that is not one of theirs."""
-        return self.store.remove_template(name, template_id)
+        that is not one of theirs. ``purge``: as for :meth:`remove`."""
+        removed = self.store.remove_template(name, template_id)
+        if purge:
+            self.purge()
+        return removed
+
+    def purge(self) -> None:
+        """Erase what removed people and photos leave behind in the gallery's storage: the store's
+        own leftovers (``GalleryStore.purge``: free pages, write-ahead log, change-log rows of removed
+        people) and the search index files beside a gallery file, which hold identity centroids (the
+        next search that needs an index rebuilds it from the records)."""
+        with self._lock:
+            # an index in memory still holds the removed centroids, and close() would save it again
+            self._indexes.clear()
+            self._cache.clear()
+            self._small.clear()
+            self.store.purge()
+            path = getattr(self.store, "path", None)
+            if isinstance(path, Path):
+                remove_index_files(path)
+
+    # protection -------------------------------------------------------------------
+    @property
+    def protection(self) -> TemplateProtection | None:
+        """The gallery's template protection (None: unprotected), checked against the key on first
+        use; raises ProtectionKeyError for a missing or wrong key, or a key for an unprotected gallery."""
+        if self._protection is None:
+            from faceprint.privacy.protect import gallery_protection
+
+            key = self._protect_key if self._protect_key is not None else settings.protect_key()
+            self._protection = (gallery_protection(self.store, key),)
+        return self._protection[0]
+
+    def _queries(self, queries: np.ndarray) -> np.ndarray:
+        protection = self.protection
+        return queries if protection is None else protection.apply(queries)
+
+    def unprotected(self, vectors: np.ndarray) -> np.ndarray:
+        """Stored templates as the engine makes them (the same vectors in an unprotected gallery)."""
+        protection = self.protection
+        return vectors if protection is None else protection.revert(vectors)
 
     def __len__(self) -> int:
         return len(self.store.identities())
@@ -211,7 +280,7 @@ class Gallery:
 
     def search(self, queries: np.ndarray, model: str, top_k: int = 5) -> list[list[Candidate]]:
         """Top-k identities (best first) for each unit-length query template."""
-        queries = np.atleast_2d(np.asarray(queries, np.float32))
+        queries = self._queries(np.atleast_2d(np.asarray(queries, np.float32)))
         with self._lock:  # the index is modified in place when it catches up: no search meanwhile
             indexed = self._index(model)
             if indexed is not None and indexed.index is not None:
@@ -234,7 +303,7 @@ class Gallery:
 
     def score(self, query: np.ndarray, name: str, model: str) -> float:
         """The identity-level score of one query against the enrolled person ``name``."""
-        query = np.atleast_2d(np.asarray(query, np.float32))
+        query = self._queries(np.atleast_2d(np.asarray(query, np.float32)))
         if model in self._indexes:  # a large gallery: read this identity's templates, not everyone's
             vectors = [t.embedding for t in self.store.templates(name) if t.model == model]
             if not vectors:

@@ -106,6 +106,10 @@ class GalleryStore(Protocol):
 
     def remove_identity(self, name: str) -> int: ...
 
+    def purge(self) -> None:
+        """Erase from the storage what removed identities and templates left behind (free pages, logs)."""
+        ...
+
     def add_templates(self, name: str, templates: list[Template], create: bool = True) -> list[int]:
         """Store templates for ``name`` (created if missing and ``create``); a template whose
         (identity, file hash, box, model) is already stored is skipped. Returns the new ids."""

@@ -15,7 +15,9 @@ which token's file holds it). The sidecar is replaced atomically after the file 
 complete, so concurrent writers never leave it pointing at a half-written file. Whenever the
 sidecar's version differs from the store's, the index catches up from the store's change log (only
 the identities that changed are re-read), or is rebuilt from the records when the log cannot tell;
-so it never disagrees with the records, and deleting any of these files is always safe.
+so it never disagrees with the records, and deleting any of these files is always safe. In an encrypted
+gallery (:mod:`faceprint.gallery.crypto`) the ``.faiss`` file is sealed whole with the gallery's
+cipher, and the sidecar records which cipher: a file sealed otherwise, or not at all, is rebuilt.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import logging
 import math
 import os
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -34,6 +37,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+from cryptography.exceptions import InvalidTag
+
+from faceprint.gallery.crypto import GalleryCipher, index_aad
 
 if TYPE_CHECKING:
     from faceprint.match import ViewRule
@@ -326,16 +332,21 @@ class CentroidIndex:
         return keys, scores
 
     # persistence ------------------------------------------------------------------------------
-    def save(self, sidecar: Path) -> None:
+    def save(self, sidecar: Path, cipher: GalleryCipher | None = None) -> None:
         """Write the index next to ``sidecar`` under a fresh token, then the sidecar (atomically)
-        that names it: readers never see a sidecar for a half-written file."""
+        that names it: readers never see a sidecar for a half-written file. With the ``cipher`` of an
+        encrypted gallery the index file is sealed whole (it holds the centroids in the clear)."""
         token = secrets.token_hex(6)
         base = sidecar.name.removesuffix(".index.json")
         data = sidecar.with_name(f"{base}.{token}.faiss")
         old = _read_sidecar(sidecar)
-        if self._ivf is not None:
+        if self._ivf is not None and cipher is None:
             self._faiss.write_index(self._ivf, str(data))
+        elif self._ivf is not None:
+            plain = self._faiss.serialize_index(self._ivf).tobytes()
+            data.write_bytes(cipher.seal(plain, index_aad(self.model, token)))
         meta = {"format": FORMAT, "model": self.model, "version": self.version, "dim": self.dim, "size": len(self)}
+        meta["encryption"] = None if cipher is None else cipher.fingerprint
         meta |= {"token": token, "trained_on": self.trained_on, "params": self.params.build_settings()}
         meta["scoring"] = self.scoring
         meta["saved_at"] = time.time()
@@ -350,10 +361,16 @@ class CentroidIndex:
 
     @classmethod
     def load(
-        cls, sidecar: Path, model: str, params: IndexParams | None = None, scoring: dict[str, Any] | None = None
+        cls,
+        sidecar: Path,
+        model: str,
+        params: IndexParams | None = None,
+        scoring: dict[str, Any] | None = None,
+        cipher: GalleryCipher | None = None,
     ) -> CentroidIndex | None:
         """The saved index for ``model`` and ``scoring``, or None when there is none, or it is for another
-        model, format, scoring or parameters, or its file is missing or damaged (the caller rebuilds)."""
+        model, format, scoring or parameters, or its file is missing or damaged, or it was not sealed by
+        ``cipher`` (the caller rebuilds)."""
         params = params or IndexParams()
         base = sidecar.name.removesuffix(".index.json")
         for _ in range(2):  # a concurrent writer may replace the files between reading the sidecar and opening them
@@ -362,11 +379,13 @@ class CentroidIndex:
                 return None
             if meta.get("params") != params.build_settings() or meta.get("scoring") != scoring:
                 return None
+            if meta.get("encryption") != (None if cipher is None else cipher.fingerprint):
+                return None  # sealed with another key, or not sealed: a stale plaintext copy is never read
             index = cls(int(meta["dim"]), params, model, int(meta["version"]), scoring)
             if meta.get("size") == 0:
                 return index
             try:
-                ivf = index._faiss.read_index(str(sidecar.with_name(f"{base}.{meta['token']}.faiss")))
+                ivf = _read_index(index._faiss, sidecar.with_name(f"{base}.{meta['token']}.faiss"), cipher, model)
             except (OSError, RuntimeError, ValueError) as exc:
                 log.info("index %s unreadable (%s): rebuilding", sidecar, exc)
                 continue
@@ -376,6 +395,18 @@ class CentroidIndex:
             index._mark_slots(index._contents(with_vectors=False)[0])
             return index
         return None
+
+
+def _read_index(faiss: Any, path: Path, cipher: GalleryCipher | None, model: str) -> Any:
+    """A FAISS index file, opened with the gallery's cipher when it is sealed; ValueError if it does not open."""
+    if cipher is None:
+        return faiss.read_index(str(path))
+    token = path.name.removesuffix(".faiss").rsplit(".", 1)[-1]
+    try:
+        plain = cipher.open(path.read_bytes(), index_aad(model, token))
+    except InvalidTag:
+        raise ValueError("it does not decrypt with the gallery's key") from None
+    return faiss.deserialize_index(np.frombuffer(plain, np.uint8))
 
 
 def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
@@ -399,6 +430,23 @@ def sidecar_path(gallery_file: Path, model: str) -> Path:
     """``<gallery>.<model hash>.index.json``: one index per model, since one gallery may hold several."""
     digest = hashlib.sha1(model.encode()).hexdigest()[:12]
     return gallery_file.with_name(f"{gallery_file.name}.{digest}.index.json")
+
+
+def remove_index_files(gallery_file: Path) -> list[Path]:
+    """Delete the index files of every model beside the gallery file (sidecars, index files, temporary
+    files): after a purge they would still hold removed identities' centroids. Returns what was deleted."""
+    name = re.escape(gallery_file.name)
+    model, token = r"[0-9a-f]{12}", r"[0-9a-f]{12}"
+    own = re.compile(
+        rf"{name}\.{model}\.(index\.json|{token}\.(faiss|keys\.npy))|\.{name}\.{model}\.index\.json\.{token}\.tmp"
+    )
+    removed: list[Path] = []
+    for path in gallery_file.parent.iterdir():
+        if own.fullmatch(path.name):
+            with contextlib.suppress(FileNotFoundError):  # another process removed it first
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 class StoreIndex:
@@ -431,6 +479,11 @@ class StoreIndex:
         self._unsaved = 0
         self.last_sync: dict[str, Any] = {}  # what the last sync did and how long it took (for benchmarks and logs)
 
+    @property
+    def cipher(self) -> GalleryCipher | None:
+        """The store's cipher, when its gallery is encrypted: the index file is sealed with it."""
+        return getattr(self.store, "cipher", None)
+
     def sync(self) -> CentroidIndex:
         t0 = time.perf_counter()
         version = self.store.version()
@@ -438,7 +491,7 @@ class StoreIndex:
             return self.index
         how = "loaded"
         if self.index is None and self.path is not None:
-            self.index = CentroidIndex.load(self.path, self.model, self.params, self.scoring)
+            self.index = CentroidIndex.load(self.path, self.model, self.params, self.scoring, self.cipher)
         if self.index is not None and self.index.version != version:
             how = "caught up"
             if not self._catch_up(self.index):
@@ -447,7 +500,7 @@ class StoreIndex:
             how = "built"
             self.index = self._build()
             if self.path is not None:
-                self.index.save(self.path)
+                self.index.save(self.path, self.cipher)
                 self._unsaved = 0
         elif self._unsaved >= self.SAVE_EVERY:
             self.save()
@@ -458,7 +511,7 @@ class StoreIndex:
 
     def save(self) -> None:
         if self.index is not None and self.path is not None and self._unsaved:
-            self.index.save(self.path)
+            self.index.save(self.path, self.cipher)
             self._unsaved = 0
 
     def _vectors(self, identity_ids: list[int] | None) -> tuple[np.ndarray, np.ndarray]:

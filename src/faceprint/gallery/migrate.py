@@ -21,9 +21,11 @@ import numpy as np
 
 from faceprint.errors import GalleryError
 from faceprint.gallery.base import GalleryStore, Template
+from faceprint.gallery.crypto import HEADER_SETTING
 
-#: Settings each store keeps for itself (its format and change counter): never copied.
-STORE_SETTINGS = frozenset({"version", "schema_version"})
+#: Settings each store keeps for itself (its format, change counter and encryption header, whose salt
+#: is its own): never copied.
+STORE_SETTINGS = frozenset({"version", "schema_version", HEADER_SETTING})
 
 
 @dataclass

@@ -20,6 +20,7 @@ from faceprint.errors import (
     ReadOnlyGalleryError,
     UnknownIdentityError,
 )
+from faceprint.gallery import crypto
 from faceprint.gallery.base import (
     Identity,
     Template,
@@ -174,11 +175,17 @@ def _now() -> str:
 class SQLiteStore:
     """Gallery storage in one SQLite file. Safe for several threads and processes."""
 
-    def __init__(self, path: str | Path, create: bool = True) -> None:
+    def __init__(self, path: str | Path, create: bool = True, key: crypto.KeySource = "environment") -> None:
         """Open the gallery at ``path``; a missing one is created only when ``create`` (commands
         that only read say it does not exist instead). A file or folder that is not writable is
-        opened read-only: reading works, writing raises :class:`ReadOnlyGalleryError`."""
+        opened read-only: reading works, writing raises :class:`ReadOnlyGalleryError`.
+
+        ``key``: the key of an encrypted gallery (default: $FACEPRINT_KEY or $FACEPRINT_KEY_FILE), see
+        :mod:`faceprint.gallery.crypto`; a gallery without templates opened with one becomes encrypted."""
         self.path = Path(path)
+        #: seals and opens the templates of an encrypted gallery; None: the gallery is not encrypted
+        self.cipher: crypto.GalleryCipher | None = None
+        key = crypto.resolve_key(key)
         if self.path.is_dir():
             raise GalleryError(f"{self.path}: is a folder, not a gallery file")
         if not self.path.exists():
@@ -196,6 +203,7 @@ class SQLiteStore:
         self.read_only = not writable(self.path)
         self._conn = ThreadConnections(self.path, self.read_only)
         self._open()
+        self.cipher = self._open_encryption(key)
 
     @_guarded
     def _open(self) -> None:
@@ -214,6 +222,45 @@ class SQLiteStore:
                 tx.execute("INSERT OR IGNORE INTO settings VALUES ('schema_version', ?)", (json.dumps(SCHEMA_VERSION),))
         elif row is not None and json.loads(row[0]) > SCHEMA_VERSION:
             raise GalleryError(f"{self.path}: gallery written by a newer faceprint (schema {row[0]})")
+
+    @_guarded
+    def _open_encryption(self, key: bytes | None) -> crypto.GalleryCipher | None:
+        """The gallery's cipher, after checking the key (before anything is written): an encrypted
+        gallery needs its key; a key is refused for a gallery with unencrypted templates, and encrypts
+        one without templates."""
+        header = crypto.stored_header(self._db())
+        if header is not None:
+            if key is None:
+                raise crypto.missing_key_error(self.path)
+            return crypto.GalleryCipher.from_header(key, header, self.path)
+        if key is None:
+            return None
+        count = "SELECT COUNT(*) FROM templates"
+        if n := self._db().execute(count).fetchone()[0]:
+            raise crypto.plain_gallery_error(self.path, n)
+        if self.read_only:
+            return None  # nothing to read, and nothing can be added
+        with self._tx() as db:
+            header = crypto.stored_header(db)
+            if header is None:  # unless another process encrypted it meanwhile
+                if n := db.execute(count).fetchone()[0]:
+                    raise crypto.plain_gallery_error(self.path, n)
+                cipher = crypto.GalleryCipher.create(key)
+                db.execute("INSERT INTO settings VALUES (?, ?)", (crypto.HEADER_SETTING, json.dumps(cipher.header())))
+                return cipher
+        return crypto.GalleryCipher.from_header(key, header, self.path)
+
+    def _check_cipher(self, db: sqlite3.Connection) -> None:
+        """In a write transaction: the gallery is still sealed as when it was opened (not rekeyed since)."""
+        header = crypto.stored_header(db)
+        if (header or {}).get("salt") != (self.cipher.salt.hex() if self.cipher else None):
+            raise crypto.changed_error(self.path)
+
+    def _plain(self, blob: bytes, template_id: int, identity_id: int, model: str) -> bytes:
+        """A stored embedding's float32 bytes (decrypted, in an encrypted gallery)."""
+        if self.cipher is None:
+            return blob
+        return self.cipher.open_template(blob, template_id, identity_id, model, self.path)
 
     def _db(self) -> sqlite3.Connection:
         return self._conn.get()
@@ -333,6 +380,24 @@ class SQLiteStore:
         return found[0]
 
     @_guarded
+    def purge(self) -> None:
+        """Erase what removed records leave in the files, so that no deleted template can be read back
+        from them: the change-log rows of removed identities (an index that needed them rebuilds), then
+        VACUUM, which rewrites every page (the file keeps no free pages and no deleted cells; it makes
+        ``secure_delete`` unnecessary), then a TRUNCATE checkpoint, which empties the -wal file (it
+        holds older copies of pages, including the VACUUM's). Waits for readers up to the busy timeout."""
+        with self._tx() as db:
+            db.execute("DELETE FROM changes WHERE identity_id NOT IN (SELECT id FROM identities)")
+        db = self._db()
+        db.execute("VACUUM")
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            raise GalleryError(
+                f"{self.path}: removed, but another process kept reading the gallery, so its write-ahead log "
+                f"({self.path.name}-wal) still holds old pages; stop that process and run the purge again"
+            )
+
+    @_guarded
     def add_templates(self, name: str, templates: list[Template], create: bool = True) -> list[int]:
         name = validate_name(name)
         added: list[int] = []
@@ -347,16 +412,25 @@ class SQLiteStore:
                 ident = int(cur.lastrowid or 0)
             else:
                 ident = int(row[0])
+            self._check_cipher(db)
+            # sealed rows are bound to their id, so it is chosen here (under the write lock), not by SQLite
+            next_id: int | None = None
+            if self.cipher is not None:
+                next_id = int(db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM templates").fetchone()[0])
             for t in templates:
                 vec = np.ascontiguousarray(t.embedding, dtype=np.float32)
+                blob = vec.tobytes()
+                if self.cipher is not None:
+                    blob = self.cipher.seal(blob, crypto.template_aad(next_id, ident, t.model))
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO templates (identity_id, model, dim, embedding, source, "
-                    "file_sha256, box, quality, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO templates (id, identity_id, model, dim, embedding, source, "
+                    "file_sha256, box, quality, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
+                        next_id,
                         ident,
                         t.model,
                         vec.shape[0],
-                        vec.tobytes(),
+                        blob,
                         t.source,
                         t.file_sha256,
                         json.dumps([int(v) for v in t.box]),
@@ -366,6 +440,8 @@ class SQLiteStore:
                 )
                 if cur.rowcount:
                     added.append(int(cur.lastrowid or 0))
+                    if next_id is not None:
+                        next_id += 1
             if added:
                 self._bump(db, ident)
         return added
@@ -393,12 +469,12 @@ class SQLiteStore:
     def _templates(self, db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> list[Template]:
         sql = (
             "SELECT t.id, i.name, t.model, t.embedding, t.source, t.file_sha256, t.box, t.quality, "
-            "t.created_at FROM templates t JOIN identities i ON i.id = t.identity_id"
+            "t.created_at, t.identity_id FROM templates t JOIN identities i ON i.id = t.identity_id"
         )
         rows = db.execute(f"{sql} WHERE {where} ORDER BY t.id", args).fetchall()
         return [
             Template(
-                embedding=np.frombuffer(r[3], dtype=np.float32).copy(),
+                embedding=np.frombuffer(self._plain(r[3], r[0], r[9], r[2]), dtype=np.float32).copy(),
                 model=r[2],
                 source=r[4],
                 file_sha256=r[5],
@@ -416,8 +492,8 @@ class SQLiteStore:
         rows = (
             self._db()
             .execute(
-                "SELECT t.id, i.name, t.embedding, t.dim FROM templates t JOIN identities i ON i.id = t.identity_id "
-                "WHERE t.model=? ORDER BY t.id",
+                "SELECT t.id, i.name, t.embedding, t.dim, t.identity_id FROM templates t "
+                "JOIN identities i ON i.id = t.identity_id WHERE t.model=? ORDER BY t.id",
                 (model,),
             )
             .fetchall()
@@ -428,13 +504,13 @@ class SQLiteStore:
         ids = np.empty(len(rows), np.int64)
         dim = rows[0][3] if rows else 0
         vectors = np.empty((len(rows), dim), np.float32)
-        for k, (tid, name, blob, _) in enumerate(rows):
+        for k, (tid, name, blob, _, ident) in enumerate(rows):
             if name not in index:
                 index[name] = len(names)
                 names.append(name)
             labels[k] = index[name]
             ids[k] = tid
-            vectors[k] = np.frombuffer(blob, dtype=np.float32)
+            vectors[k] = np.frombuffer(self._plain(blob, tid, ident, model), dtype=np.float32)
         return TemplateMatrix(ids=ids, labels=labels, names=names, vectors=vectors)
 
     @_guarded
@@ -450,7 +526,7 @@ class SQLiteStore:
         """(identity id of each row, (N, D) templates) of ``model`` for every identity (or those among
         ``identity_ids``), grouped by identity and in template order within each, without building
         Template objects."""
-        sql = "SELECT identity_id, embedding FROM templates WHERE model=?"
+        sql = "SELECT identity_id, embedding, id FROM templates WHERE model=?"
         if identity_ids is None:
             rows = self._db().execute(sql + " ORDER BY identity_id, id", (model,)).fetchall()
         else:
@@ -461,14 +537,15 @@ class SQLiteStore:
                 marks = ",".join("?" * len(chunk))
                 # "+model": keep SQLite on the identity index (the model index would scan every template)
                 query = (
-                    f"SELECT identity_id, embedding FROM templates WHERE identity_id IN ({marks}) AND +model=? "
+                    f"SELECT identity_id, embedding, id FROM templates WHERE identity_id IN ({marks}) AND +model=? "
                     "ORDER BY identity_id, id"
                 )
                 rows += self._db().execute(query, (*chunk, model)).fetchall()
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-        return ids, np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+        blobs = b"".join(self._plain(r[1], r[2], r[0], model) for r in rows)
+        return ids, np.frombuffer(blobs, np.float32).reshape(len(rows), -1)
 
     def centroids(self, model: str, identity_ids: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(identity ids, unit mean templates) of every identity with templates of ``model`` (or of
@@ -519,6 +596,37 @@ class SQLiteStore:
 
     def version(self) -> int:
         return int(self.get_setting("version") or 0)
+
+    @_guarded
+    def rekey(self, new_key: bytes | None) -> int:
+        """Re-seal every template (and thumbnail) under ``new_key`` (None: store them unencrypted) in one
+        transaction: interrupted, the gallery keeps its old key. Then the file is vacuumed and its
+        write-ahead log emptied, so that no page of the old form is left behind. Returns the templates
+        re-sealed. Search index files beside the gallery are the caller's to remove."""
+        cipher = crypto.GalleryCipher.create(new_key) if new_key is not None else None
+        with self._tx() as db:
+            self._check_cipher(db)
+            rows = db.execute("SELECT id, identity_id, model, embedding FROM templates").fetchall()
+            sealed = []
+            for tid, ident, model, blob in rows:
+                plain = self._plain(blob, tid, ident, model)
+                aad = crypto.template_aad(tid, ident, model)
+                sealed.append((plain if cipher is None else cipher.seal(plain, aad), tid))
+            db.executemany("UPDATE templates SET embedding=? WHERE id=?", sealed)
+            crypto.rekey_thumbnails(db, self.cipher, cipher, self.path)
+            if cipher is None:
+                db.execute("DELETE FROM settings WHERE key=?", (crypto.HEADER_SETTING,))
+            else:
+                db.execute(
+                    "INSERT INTO settings VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
+                    (crypto.HEADER_SETTING, json.dumps(cipher.header())),
+                )
+        self.cipher = cipher
+        try:
+            self.purge()  # freed pages and the -wal file still hold the old form
+        except GalleryError as exc:
+            raise GalleryError(f"the new key is in place, but old pages may remain: {exc}") from exc
+        return len(rows)
 
     def close(self) -> None:
         self._conn.close()

@@ -1,5 +1,5 @@
-"""What the service keeps beside the gallery, in the gallery's own storage: API keys (hashed) and
-one small JPEG thumbnail per identity.
+"""What the service keeps beside the gallery, in the gallery's own storage: API keys (hashed),
+one small JPEG thumbnail per identity, and the audit log (:mod:`faceprint.server.audit`).
 
 Both live in tables of their own, so the gallery schema and its readers are untouched. In a SQLite
 gallery they are in its file (:class:`ServerStore`), which carries its keys and thumbnails with it
@@ -30,6 +30,7 @@ from PIL import Image
 
 from faceprint.errors import FaceprintError
 from faceprint.gallery.base import GalleryStore
+from faceprint.gallery.crypto import GalleryCipher, thumbnail_aad
 from faceprint.gallery.sqlite import ThreadConnections, read_only_error, writable
 from faceprint.image import ImageReader
 
@@ -57,7 +58,23 @@ CREATE TABLE IF NOT EXISTS identity_thumbnails (
     jpeg BLOB NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit_log (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    key_id INTEGER,
+    key_name TEXT NOT NULL DEFAULT '',
+    method TEXT NOT NULL,
+    route TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    request TEXT NOT NULL,
+    answer TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at);
+CREATE INDEX IF NOT EXISTS audit_log_key ON audit_log (key_id, id);
 """
+#: the service's own tables (an older gallery opened read-only may lack some)
+TABLES = ("api_keys", "identity_thumbnails", "audit_log")
 
 
 def _now() -> str:
@@ -125,19 +142,23 @@ class ServerStore:
     #: driver errors: a failed last-used write is ignored; a thumbnail whose identity went meanwhile is skipped
     _BUSY: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
     _GONE: tuple[type[Exception], ...] = (sqlite3.IntegrityError,)
+    #: an encrypted gallery's cipher: thumbnails are face crops, sealed like its templates
+    cipher: GalleryCipher | None = None
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, cipher: GalleryCipher | None = None) -> None:
         """Open the tables beside the gallery at ``path`` (created with it, and added here to an
         older gallery). A read-only gallery is served read-only: keys and thumbnails stored before
-        still work, nothing new is written (a key cannot be created there)."""
+        still work, nothing new is written (a key cannot be created there). ``cipher``: the gallery
+        store's, when it is encrypted."""
         self.path = Path(path)
+        self.cipher = cipher
         self.read_only = not writable(self.path)
         self._conn = ThreadConnections(self.path, self.read_only)
         self._touched: dict[int, float] = {}
         self._touch_lock = threading.Lock()
         if self.read_only:
             tables = {r[0] for r in self._rows("SELECT name FROM sqlite_master WHERE type='table'")}
-            self._missing = {"api_keys", "identity_thumbnails"} - tables
+            self._missing = set(TABLES) - tables
         else:
             self._missing = set()
             self._conn.get().executescript(_SCHEMA)
@@ -227,10 +248,17 @@ class ServerStore:
         if "identity_thumbnails" in self._missing:
             return None
         rows = self._rows(
-            "SELECT t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id WHERE i.name=?",
+            "SELECT t.identity_id, t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id "
+            "WHERE i.name=?",
             (name,),
         )
-        return None if not rows else bytes(rows[0][0])
+        return None if not rows else self._jpeg(*rows[0])
+
+    def _jpeg(self, identity_id: int, stored: bytes) -> bytes:
+        """A stored thumbnail's JPEG (decrypted, in an encrypted gallery)."""
+        if self.cipher is None:
+            return bytes(stored)
+        return self.cipher.open_thumbnail(bytes(stored), identity_id, self.path)
 
     def has_thumbnails(self) -> set[str]:
         if "identity_thumbnails" in self._missing:
@@ -245,6 +273,8 @@ class ServerStore:
             return False
         if self.read_only:
             return False  # a thumbnail is a convenience: a read-only gallery just has none
+        if self.cipher is not None:
+            jpeg = self.cipher.seal(jpeg, thumbnail_aad(ident))
         verb = "UPDATE SET jpeg=excluded.jpeg, created_at=excluded.created_at" if replace else "NOTHING"
         try:
             rows = self._write(
@@ -265,8 +295,8 @@ class ServerStore:
         keys = [] if "api_keys" in self._missing else self._rows(f"SELECT {self._KEY_RECORD} FROM api_keys ORDER BY id")
         if "identity_thumbnails" in self._missing:
             return keys, {}
-        sql = "SELECT i.name, t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id"
-        return keys, {name: bytes(jpeg) for name, jpeg in self._rows(sql)}
+        sql = "SELECT i.name, i.id, t.jpeg FROM identity_thumbnails t JOIN identities i ON i.id = t.identity_id"
+        return keys, {name: self._jpeg(ident, jpeg) for name, ident, jpeg in self._rows(sql)}
 
     def add_records(self, keys: list[tuple[Any, ...]], thumbnails: dict[str, bytes]) -> None:
         """Store keys and thumbnails read by :meth:`records` from another gallery (a key already here,
@@ -294,10 +324,9 @@ class PostgresServerStore(ServerStore):
         self.read_only = gallery.read_only
         self._touched = {}
         self._touch_lock = threading.Lock()
-        names = ("api_keys", "identity_thumbnails")
         # an older schema that a read-only user could not migrate lacks them: served without
-        found = self._rows("SELECT " + ", ".join(f"to_regclass('{n}') IS NOT NULL" for n in names))[0]
-        self._missing = {n for n, there in zip(names, found) if not there}
+        found = self._rows("SELECT " + ", ".join(f"to_regclass('{n}') IS NOT NULL" for n in TABLES))[0]
+        self._missing = {n for n, there in zip(TABLES, found) if not there}
 
     def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg
@@ -320,5 +349,5 @@ def open_server_store(gallery: GalleryStore) -> ServerStore:
     from faceprint.gallery.sqlite import SQLiteStore
 
     if isinstance(gallery, SQLiteStore):
-        return ServerStore(gallery.path)
+        return ServerStore(gallery.path, gallery.cipher)
     return PostgresServerStore(gallery)  # type: ignore[arg-type]

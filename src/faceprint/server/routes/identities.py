@@ -13,7 +13,7 @@ from faceprint.errors import FaceprintError
 from faceprint.gallery.base import Identity
 from faceprint.image import LoadedImage
 from faceprint.server.auth import AdminKey, ReadKey
-from faceprint.server.deps import ImagesDep, PrivatePathsDep, RecognizerDep, StoreDep
+from faceprint.server.deps import ImagesDep, LivenessClaim, LivenessClaimDep, PrivatePathsDep, RecognizerDep, StoreDep
 from faceprint.server.errors import AUTH_ERRORS, ERROR, IMAGE_ERRORS, batch_failed, error_code, public_message
 from faceprint.server.schemas import (
     PAGE_DEFAULT,
@@ -88,9 +88,21 @@ def rename_identity(
 
 
 @router.delete("/{name}", response_model=IdentityDeleted, responses={**AUTH_ERRORS, 404: ERROR})
-def delete_identity(name: NameParam, _: AdminKey, rec: RecognizerDep) -> IdentityDeleted:
-    """Remove a person and all their templates."""
-    return IdentityDeleted(name=name, templates_removed=rec.gallery.remove(name))
+def delete_identity(
+    name: NameParam,
+    _: AdminKey,
+    rec: RecognizerDep,
+    purge: Annotated[
+        bool,
+        Query(
+            description="Also erase what is left in the gallery's storage (compaction, index files, change log), "
+            "so the removed templates and thumbnail cannot be read back; false for a faster delete in bulk, "
+            "followed by one purging delete."
+        ),
+    ] = True,
+) -> IdentityDeleted:
+    """Remove a person, all their templates and their thumbnail; by default erased from the storage too."""
+    return IdentityDeleted(name=name, templates_removed=rec.gallery.remove(name, purge=purge), purged=purge)
 
 
 @router.get(
@@ -131,11 +143,14 @@ def enrol(
     store: StoreDep,
     images: ImagesDep,
     private: PrivatePathsDep,
+    liveness: LivenessClaimDep,
     largest: Annotated[bool, Query(description="Take the largest face when a photo has several.")] = False,
     create: Annotated[bool, Query(description="Create the identity if it does not exist.")] = False,
 ) -> EnrolResponse | JSONResponse:
     """Enrol photos of one person. Each photo is stored or refused on its own; if every photo
-    is refused, the answer is the first photo's error (with all of them in ``details``)."""
+    is refused, the answer is the first photo's error (with all of them in ``details``). A server
+    started with ``--require-liveness`` needs ``liveness_session``, a passed liveness session whose
+    face is each photo's (403 otherwise)."""
     if not create:
         rec.gallery.get_identity(name)  # 404 unknown_identity
     results: list[EnrolFile] = []
@@ -145,7 +160,7 @@ def enrol(
         try:
             with images.slots:
                 loaded = images.read(upload, source)
-                status, face_box, taken = _enrol_one(rec, name, loaded, largest, create)
+                status, face_box, taken = _enrol_one(rec, name, loaded, largest, create, liveness)
             results.append(EnrolFile(file=source, status=status, **taken))
             if status == "added" and not thumb_done and face_box is not None:
                 store.set_thumbnail(name, make_thumbnail(loaded.pixels, face_box))
@@ -168,7 +183,7 @@ def enrol(
 
 
 def _enrol_one(
-    rec: Recognizer, name: str, loaded: LoadedImage, largest: bool, create: bool
+    rec: Recognizer, name: str, loaded: LoadedImage, largest: bool, create: bool, liveness: LivenessClaim | None = None
 ) -> tuple[str, tuple[int, int, int, int] | None, dict[str, Any]]:
     """One photo into the gallery: ("added", face box in ``loaded.pixels``, for the thumbnail, and
     which face was taken and why, for the answer) or ("skipped", None, {}); raises FaceprintError.
@@ -180,6 +195,8 @@ def _enrol_one(
     if rec.gallery.store.has_source(name, loaded.sha256, rec.model):
         return "skipped", None, {}
     _, face, choice = rec.subject_face(name, loaded, largest)
+    if liveness is not None:
+        liveness.check(face, loaded.source)  # LivenessError: 403 liveness_mismatch
     rec.check_quality(loaded.pixels, face)  # LowQualityError: 422 low_quality, with the reason
     box = face.box
     loaded.faces_to_original([face])
