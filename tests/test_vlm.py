@@ -32,10 +32,12 @@ FAST = {"timeout_s": 2.0, "retries": 2, "backoff_s": 0.01}
 
 
 class ScriptedVLM:
-    """An OpenAI-style chat server whose answer is scripted by the request's model name; it records
-    every request and the most requests it ever had in flight at once."""
+    """An OpenAI-style chat server whose answer is scripted by the request's model name (a key of
+    ``behaviours``, by default :data:`BEHAVIOURS`); it records every request and the most requests it
+    ever had in flight at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, behaviours: dict[str, Callable[..., None]] | None = None) -> None:
+        self.behaviours = BEHAVIOURS if behaviours is None else behaviours
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.counts: Counter[str] = Counter()
@@ -72,7 +74,7 @@ class ScriptedVLM:
                     if self.path != "/v1/chat/completions":
                         send(self, 404, {"error": {"message": f"no route {self.path}"}})
                     else:
-                        BEHAVIOURS[body["model"]](server, self, body, count)
+                        server.behaviours[body["model"]](server, self, body, count)
                 finally:
                     answered(server, self)
 

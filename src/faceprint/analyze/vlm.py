@@ -68,8 +68,9 @@ class VLMCheck:
     models: tuple[str, ...] = ()
 
 
-class _Failure(Exception):
-    """One request that got no usable answer."""
+class VLMRequestError(Exception):
+    """One request that got no usable answer (:meth:`VLMClient.chat` raises it after the retries);
+    ``kind`` is one of unreachable, timeout, server, http, malformed and ``detail`` says what happened."""
 
     def __init__(self, kind: str, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
@@ -200,12 +201,12 @@ def _error_detail(error: urllib.error.HTTPError) -> str:
     return f"{detail}: {message}" if message else detail
 
 
-class VLMExpressionClassifier:
-    """Expression of an aligned face crop, asked of a VLM served at ``url`` (an OpenAI-compatible
-    API base such as ``http://127.0.0.1:11434/v1``) under the name ``model``.
+class VLMClient:
+    """One image and one question to a VLM served at ``url`` (an OpenAI-compatible API base such as
+    ``http://127.0.0.1:11434/v1``) under the name ``model``; :meth:`chat` returns its answer's text.
 
-    ``timeout_s`` bounds each attempt (connecting, waiting for the answer, reading it); a face takes
-    at most about ``(retries + 1) * timeout_s`` plus the backoff. At most ``max_concurrency``
+    ``timeout_s`` bounds each attempt (connecting, waiting for the answer, reading it); a question
+    takes at most about ``(retries + 1) * timeout_s`` plus the backoff. At most ``max_concurrency``
     requests of this instance are in flight at once, whichever threads call it. ``api_key`` is sent
     as a bearer token. Loopback URLs bypass any ``http_proxy`` setting; others honour it.
     """
@@ -218,7 +219,6 @@ class VLMExpressionClassifier:
         retries: int = 2,
         max_concurrency: int = 2,
         api_key: str | None = None,
-        labels: tuple[str, ...] = EXPRESSIONS,
         *,
         backoff_s: float = 0.5,
     ) -> None:
@@ -232,9 +232,7 @@ class VLMExpressionClassifier:
         self.retries = int(retries)
         self.max_concurrency = int(max_concurrency)
         self.backoff_s = float(backoff_s)
-        self.labels = _check_labels(labels)
         self.backend = f"vlm:{model}"
-        self.question = build_question(self.labels)
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -246,54 +244,31 @@ class VLMExpressionClassifier:
         self._warned: set[tuple[str, int | None]] = set()
         self._warned_lock = threading.Lock()
 
-    # -- public -------------------------------------------------------------------------------
-
-    def classify(self, face_rgb: np.ndarray) -> Expression:
-        """The expression of one face crop (RGB uint8); ``label`` is UNKNOWN when the model's answer
-        is not exactly one option or no answer came (see the module's error policy)."""
+    def chat(self, question: str, image_rgb: np.ndarray, max_tokens: int) -> tuple[str, str | None]:
+        """(answer text, finish_reason) of ``question`` about ``image_rgb`` (HxWx3 or HxW uint8, sent
+        as JPEG), at temperature 0. Raises :class:`VLMRequestError` when no usable answer came
+        after the retries, :class:`VLMUnreachableError` when the server cannot be reached, and
+        ``ValueError`` for an image that is not uint8 (before anything is sent)."""
         payload = {
             "model": self.model,
             "messages": [
                 {
                     "role": "user",
                     "content": [
-                        {"type": "text", "text": self.question},
-                        {"type": "image_url", "image_url": {"url": _jpeg_data_url(face_rgb)}},
+                        {"type": "text", "text": question},
+                        {"type": "image_url", "image_url": {"url": _jpeg_data_url(image_rgb)}},
                     ],
                 }
             ],
             "temperature": 0,
-            "max_tokens": MAX_TOKENS,
+            "max_tokens": max_tokens,
             "stream": False,
         }
+        reply = self._fetch("/chat/completions", payload)
         try:
-            text, finish = _answer_text(self._fetch("/chat/completions", payload))
-        except _Failure as failure:
-            return self._unknown(failure)
+            return _answer_text(reply)
         except ValueError as error:
-            return self._unknown(_Failure(_MALFORMED, f"not a chat completion: {error}"))
-        if finish == "length":  # a cut answer may be the start of a longer one; never guess
-            log.info("VLM %s answer %r was cut at max_tokens; labelled unknown", self.backend, text[:200])
-            return Expression(UNKNOWN, {}, self.backend)
-        label = parse_answer(text, self.labels)
-        if label == UNKNOWN:
-            log.info("VLM %s answered %r, not exactly one option; labelled unknown", self.backend, text[:200])
-        return Expression(label, {}, self.backend)
-
-    def classify_many(self, faces: list[np.ndarray]) -> list[Expression]:
-        """:meth:`classify` for each face, in order, at most ``max_concurrency`` at a time.
-        Raises :class:`VLMUnreachableError` (the faces not yet sent are dropped) when the server
-        cannot be reached."""
-        if not faces:
-            return []
-        with ThreadPoolExecutor(min(self.max_concurrency, len(faces)), thread_name_prefix="faceprint-vlm") as pool:
-            futures = [pool.submit(self.classify, face) for face in faces]
-            try:
-                return [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+            raise VLMRequestError(_MALFORMED, f"not a chat completion: {error}") from None
 
     def check(self) -> VLMCheck:
         """Ask ``GET {url}/models`` whether the server is there and lists the model. Never raises
@@ -302,7 +277,7 @@ class VLMExpressionClassifier:
             reply = self._fetch("/models", None)
         except VLMUnreachableError as error:
             return VLMCheck(False, str(error))
-        except _Failure as failure:
+        except VLMRequestError as failure:
             return VLMCheck(False, f"{self.url}/models did not answer the model list: {failure.detail}")
         try:
             models = tuple(str(entry["id"]) for entry in reply["data"])
@@ -322,13 +297,13 @@ class VLMExpressionClassifier:
     # -- HTTP ---------------------------------------------------------------------------------
 
     def _fetch(self, path: str, payload: dict[str, Any] | None) -> Any:
-        """The JSON reply to one request, retried per the policy; raises _Failure (final) or
+        """The JSON reply to one request, retried per the policy; raises VLMRequestError (final) or
         VLMUnreachableError."""
         attempt = 0
         while True:
             try:
                 return self._request(path, payload)
-            except _Failure as failure:
+            except VLMRequestError as failure:
                 if failure.retry and attempt < self.retries:
                     log.debug("VLM %s%s: %s; retrying", self.url, path, failure.detail)
                     time.sleep(self.backoff_s * 2**attempt)
@@ -352,21 +327,21 @@ class VLMExpressionClassifier:
                 body = self._read(response, deadline)
         except urllib.error.HTTPError as error:
             kind = _SERVER if error.code >= 500 or error.code == 429 else _HTTP
-            raise _Failure(kind, _error_detail(error), error.code) from None
+            raise VLMRequestError(kind, _error_detail(error), error.code) from None
         except urllib.error.URLError as error:
             if isinstance(error.reason, TimeoutError):
-                raise _Failure(_TIMEOUT, f"no answer within {self.timeout_s:g} s") from None
-            raise _Failure(_UNREACHABLE, str(error.reason)) from None
+                raise VLMRequestError(_TIMEOUT, f"no answer within {self.timeout_s:g} s") from None
+            raise VLMRequestError(_UNREACHABLE, str(error.reason)) from None
         except TimeoutError:
-            raise _Failure(_TIMEOUT, f"no answer within {self.timeout_s:g} s") from None
+            raise VLMRequestError(_TIMEOUT, f"no answer within {self.timeout_s:g} s") from None
         except ConnectionError as error:  # refused or reset after the request went out
-            raise _Failure(_UNREACHABLE, str(error) or type(error).__name__) from None
+            raise VLMRequestError(_UNREACHABLE, str(error) or type(error).__name__) from None
         except http.client.HTTPException as error:  # not HTTP at all, or a cut body
-            raise _Failure(_MALFORMED, f"broken HTTP reply ({type(error).__name__})") from None
+            raise VLMRequestError(_MALFORMED, f"broken HTTP reply ({type(error).__name__})") from None
         try:
             return json.loads(body)
         except ValueError:  # UnicodeDecodeError is one too
-            raise _Failure(_MALFORMED, f"reply is not JSON: {body[:80]!r}") from None
+            raise VLMRequestError(_MALFORMED, f"reply is not JSON: {body[:80]!r}") from None
 
     def _read(self, response: http.client.HTTPResponse, deadline: float) -> bytes:
         # read1 returns what has arrived, so a server dripping bytes cannot stretch the timeout
@@ -375,19 +350,70 @@ class VLMExpressionClassifier:
         while chunk := response.read1(65536):
             size += len(chunk)
             if size > MAX_REPLY_BYTES:
-                raise _Failure(_MALFORMED, f"reply larger than {MAX_REPLY_BYTES} bytes")
+                raise VLMRequestError(_MALFORMED, f"reply larger than {MAX_REPLY_BYTES} bytes")
             if time.monotonic() > deadline:
-                raise _Failure(_TIMEOUT, f"no full answer within {self.timeout_s:g} s")
+                raise VLMRequestError(_TIMEOUT, f"no full answer within {self.timeout_s:g} s")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _unknown(self, failure: _Failure) -> Expression:
-        """UNKNOWN for a face the server gave no usable answer for, warning once per kind of problem."""
+    def warn(self, failure: VLMRequestError, outcome: str = "face labelled unknown") -> None:
+        """Log a request that got no usable answer: a warning once per kind of problem, then DEBUG."""
         key = (failure.kind, failure.status)
         with self._warned_lock:
             first = key not in self._warned
             self._warned.add(key)
         level = logging.WARNING if first else logging.DEBUG
         hint = " (is the URL the API base, e.g. http://127.0.0.1:11434/v1?)" if failure.status == 404 else ""
-        log.log(level, "VLM %s at %s: %s%s; face labelled unknown", self.backend, self.url, failure.detail, hint)
-        return Expression(UNKNOWN, {}, self.backend)
+        log.log(level, "VLM %s at %s: %s%s; %s", self.backend, self.url, failure.detail, hint, outcome)
+
+
+class VLMExpressionClassifier(VLMClient):
+    """Expression of an aligned face crop, asked of a VLM (see :class:`VLMClient` for the server
+    arguments) as a multiple-choice question over ``labels``."""
+
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        timeout_s: float = 30.0,
+        retries: int = 2,
+        max_concurrency: int = 2,
+        api_key: str | None = None,
+        labels: tuple[str, ...] = EXPRESSIONS,
+        *,
+        backoff_s: float = 0.5,
+    ) -> None:
+        self.labels = _check_labels(labels)
+        super().__init__(url, model, timeout_s, retries, max_concurrency, api_key, backoff_s=backoff_s)
+        self.question = build_question(self.labels)
+
+    def classify(self, face_rgb: np.ndarray) -> Expression:
+        """The expression of one face crop (RGB uint8); ``label`` is UNKNOWN when the model's answer
+        is not exactly one option or no answer came (see the module's error policy)."""
+        try:
+            text, finish = self.chat(self.question, face_rgb, MAX_TOKENS)
+        except VLMRequestError as failure:
+            self.warn(failure)
+            return Expression(UNKNOWN, {}, self.backend)
+        if finish == "length":  # a cut answer may be the start of a longer one; never guess
+            log.info("VLM %s answer %r was cut at max_tokens; labelled unknown", self.backend, text[:200])
+            return Expression(UNKNOWN, {}, self.backend)
+        label = parse_answer(text, self.labels)
+        if label == UNKNOWN:
+            log.info("VLM %s answered %r, not exactly one option; labelled unknown", self.backend, text[:200])
+        return Expression(label, {}, self.backend)
+
+    def classify_many(self, faces: list[np.ndarray]) -> list[Expression]:
+        """:meth:`classify` for each face, in order, at most ``max_concurrency`` at a time.
+        Raises :class:`VLMUnreachableError` (the faces not yet sent are dropped) when the server
+        cannot be reached."""
+        if not faces:
+            return []
+        with ThreadPoolExecutor(min(self.max_concurrency, len(faces)), thread_name_prefix="faceprint-vlm") as pool:
+            futures = [pool.submit(self.classify, face) for face in faces]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise

@@ -55,7 +55,7 @@ def analyze(
         analyzer = FaceAnalyzer(expression.value, vlm_url=vlm_url, vlm_model=vlm_model)
     except FaceprintError as exc:
         raise fail(str(exc), 2) from None
-    _check_vlm(analyzer)
+    check_vlm_server(analyzer.expression_classifier)
     engine = state.engine()
     results = analyze_files(files, engine, analyzer, (EngineSpec.of(engine), spec), "all", state.n_workers(len(files)))
     report_images(
@@ -68,10 +68,11 @@ def analyze(
     )
 
 
-def _check_vlm(analyzer: Any) -> None:
-    """Before a batch: is the VLM server there? Unreachable stops the command (exit 2); a server that
-    does not list the model only warns (llama.cpp's answers with whatever it has loaded)."""
-    check = getattr(analyzer.expression_classifier, "check", None)
+def check_vlm_server(client: Any) -> None:
+    """Before a batch: is the VLM server of ``client`` (anything with a VLMClient-like ``check()``; others
+    are skipped) there? Unreachable stops the command (exit 2); a server that does not list the model
+    only warns (llama.cpp's answers with whatever it has loaded)."""
+    check = getattr(client, "check", None)
     if check is None:
         return
     found = check()
