@@ -5,10 +5,12 @@
 const KEY_STORAGE = "faceprint.apiKey";
 const PEOPLE_PAGE = 100; // identities per request to GET /v1/identities
 const CARDS_PAGE = 60; // cards rendered at a time (each fetches a thumbnail)
-const TABS = ["identify", "verify", "people", "cluster", "enrol"];
+const TABS = ["identify", "verify", "people", "cluster", "enrol", "liveness"];
 const $ = (id) => document.getElementById(id);
 
 const state = { key: null, role: null, info: null, people: [], thumbs: new Map(), cardsShown: CARDS_PAGE, photosOf: null };
+// liveness: does the server require a passed challenge, and the latest passed session (single use)
+const liveness = { required: false, passed: null };
 
 // ------------------------------------------------------------------------- API
 class ApiError extends Error {
@@ -110,6 +112,7 @@ async function signIn(key) {
   showTab("identify");
   loadInfo();
   loadPeople();
+  loadLiveness();
 }
 
 function signOut(message = "") {
@@ -214,22 +217,170 @@ function camera(prefix, statusNode, onCapture, { closeAfterCapture }) {
   });
   capture.addEventListener("click", async () => {
     if (!stream || !video.videoWidth) return setStatus(statusNode, "The camera is not ready yet.", true);
+    let session = null;
+    if (liveness.required) {
+      // this server wants proof of a live face first: the challenge runs on this camera's video
+      capture.disabled = true;
+      const view = challengeView(`${prefix}-challenge`);
+      panel.insertBefore(view.root, panel.querySelector(".actions"));
+      try {
+        const s = await runChallenge(video, view, () => !stream);
+        if (s.status !== "passed") return setStatus(statusNode, `Liveness check failed: ${s.reason}`, true);
+        session = s.id;
+      } catch (err) {
+        return setStatus(statusNode, `Liveness check: ${err.message}`, true);
+      } finally {
+        capture.disabled = false;
+      }
+      if (!stream) return;
+    }
     const canvas = el("canvas", { width: video.videoWidth, height: video.videoHeight });
     canvas.getContext("2d").drawImage(video, 0, 0);
     const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.92));
     if (closeAfterCapture) stop();
     captures += 1;
-    onCapture(new File([blob], `camera-${captures}.jpg`, { type: "image/jpeg" }));
+    const file = new File([blob], `camera-${captures}.jpg`, { type: "image/jpeg" });
+    file.livenessSession = session;
+    onCapture(file);
   });
   close.addEventListener("click", stop);
   cameras.push({ stop });
 }
 
+// ---------------------------------------------------------------------- liveness
+// A challenge (POST /v1/liveness/sessions) reads camera frames the page sends about 10 a second,
+// one at a time, each with the time it was taken. Frames are sent as the camera gives them
+// (unmirrored: "your left" is the person's left); only the preview is mirrored, by CSS.
+const LIVENESS_FPS = 10;
+const LIVENESS_WIDTH = 640; // frames are sent at most this wide: the face mesh needs no more
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function loadLiveness() {
+  try {
+    const info = await api("/v1/liveness/challenge");
+    liveness.required = info.required;
+  } catch (_) {
+    liveness.required = false; // an older server: no challenges
+  }
+  $("liveness-required-note").hidden = !liveness.required;
+}
+
+// The session id to send with an upload: the file's own (captured after a challenge), else the
+// latest one passed on the Liveness tab. Each is good for one request.
+function takeLivenessSession(files) {
+  const own = files.map((f) => f.livenessSession).find(Boolean);
+  const id = own || (liveness.passed ? liveness.passed.id : null);
+  if (liveness.passed && liveness.passed.id === id) liveness.passed = null;
+  return id;
+}
+
+function challengeView(id) {
+  const root = el("div", { class: "challenge", id });
+  const instruction = el("div", { class: "instruction", id: `${id}-instruction` });
+  const countdown = el("div", { class: "countdown", id: `${id}-countdown` });
+  const progress = el("progress", { max: "1", value: "0" });
+  const list = el("ol", { id: `${id}-actions` });
+  const verdict = el("div", { class: "verdict-line", id: `${id}-verdict`, role: "status" });
+  root.append(instruction, countdown, progress, list, verdict);
+  const show = (s) => {
+    instruction.textContent = s.status === "running" ? s.instruction : "";
+    countdown.textContent = s.status === "running" && s.time_left_s != null ? `${s.time_left_s.toFixed(1)} s left` : "";
+    progress.value = s.status === "passed" ? 1 : s.progress;
+    list.replaceChildren(
+      ...s.actions.map((a, i) => {
+        const mark = a.passed === true ? "done" : a.passed === false ? "failed" : i === s.index && s.action ? "now" : "";
+        const cls = a.passed === true ? "passed" : a.passed === false ? "failed" : "";
+        return el("li", { class: cls, text: `${a.action.replace("_", " ")}${mark ? ` (${mark})` : ""}` });
+      }),
+    );
+    verdict.className = `verdict-line ${s.status}`;
+    verdict.textContent =
+      s.status === "passed" ? "Passed: a live face." : s.status === "failed" ? `Failed: ${s.reason}` : "";
+  };
+  return { root, show };
+}
+
+// Run one challenge on a playing <video>; resolves with the final state. ``stopped()`` ends it early
+// (the camera was closed: the server fails the session when its time runs out).
+async function runChallenge(video, view, stopped = () => false) {
+  const canvas = el("canvas");
+  let s = await api("/v1/liveness/sessions", { method: "POST" });
+  const t0 = performance.now(); // the session's clock started just before its answer
+  const path = `/v1/liveness/sessions/${encodeURIComponent(s.id)}/frames`;
+  view.show(s);
+  while (s.status === "running" && !stopped()) {
+    const started = performance.now();
+    if (video.videoWidth) {
+      const scale = Math.min(1, LIVENESS_WIDTH / video.videoWidth);
+      canvas.width = Math.round(video.videoWidth * scale);
+      canvas.height = Math.round(video.videoHeight * scale);
+      const t = (performance.now() - t0) / 1000;
+      canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.85));
+      const form = new FormData();
+      form.append("frame", blob, "frame.jpg");
+      form.append("t", t.toFixed(3));
+      s = await api(path, { method: "POST", form });
+      view.show(s);
+    }
+    const wait = 1000 / LIVENESS_FPS - (performance.now() - started);
+    if (wait > 0) await sleep(wait);
+  }
+  if (s.status === "passed") liveness.passed = { id: s.id, at: Date.now() };
+  return s;
+}
+
+// The Liveness tab: its own camera, one challenge per click.
+function livenessTab() {
+  const start = $("liveness-start");
+  const panel = $("liveness-challenge");
+  const status = $("liveness-status");
+  let stream = null;
+  const stop = () => {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    stream = null;
+  };
+  start.addEventListener("click", async () => {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return setStatus(status, "This browser gives no camera to this page (it needs https or localhost).", true);
+    }
+    start.disabled = true;
+    setStatus(status, "");
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 1280 }, height: { ideal: 720 }, facingMode: "user" },
+        audio: false,
+      });
+      const video = el("video", { muted: "", playsinline: "", "aria-label": "Camera preview", id: "liveness-video" });
+      video.muted = true;
+      const view = challengeView("liveness-view");
+      panel.replaceChildren(video, view.root);
+      panel.hidden = false;
+      video.srcObject = stream;
+      await video.play().catch(() => {});
+      const s = await runChallenge(video, view, () => !stream);
+      if (s.status === "passed") {
+        setStatus(status, "You can now identify or enrol from the camera, or upload a photo of this face (once).");
+      }
+    } catch (err) {
+      const noCamera = err.name === "NotAllowedError" || err.name === "NotFoundError";
+      setStatus(status, noCamera ? `No camera: ${err.message}` : err.message, true);
+    } finally {
+      stop();
+      panel.querySelector("video")?.remove(); // the camera is off: keep the result, not a black box
+      start.disabled = false;
+      start.textContent = "Start again";
+    }
+  });
+  cameras.push({ stop });
+}
+
 // ---------------------------------------------------------------------- identify
 // One photo, as the multipart field "image" (identify and analyze both take it so)
-function postImage(path, file) {
+function postImage(path, file, fields = {}) {
   const form = new FormData();
   form.append("image", file, file.name);
+  for (const [name, value] of Object.entries(fields)) if (value) form.append(name, value);
   return api(path, { method: "POST", form });
 }
 
@@ -246,7 +397,8 @@ async function identify(file) {
   setStatus(status, `Looking for faces in ${file.name}…`);
   let result;
   try {
-    result = await postImage("/v1/identify?top_k=3", file);
+    const session = liveness.required ? takeLivenessSession([file]) : null;
+    result = await postImage("/v1/identify?top_k=3", file, { liveness_session: session });
   } catch (err) {
     setStatus(status, err.message, true);
     return;
@@ -871,6 +1023,8 @@ async function enrol(event) {
   if (!enrolFiles.length) return setStatus(status, "Choose, drop or capture at least one photo.", true);
   const form = new FormData();
   for (const f of enrolFiles) form.append("files", f, f.name);
+  const session = liveness.required ? takeLivenessSession(enrolFiles) : null;
+  if (session) form.append("liveness_session", session);
   const largest = $("enrol-largest").checked;
   $("enrol-submit").disabled = true;
   setStatus(status, `Enrolling ${enrolFiles.length} photo(s) of ${name}…`);
@@ -933,6 +1087,7 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   camera("identify", $("identify-status"), identify, { closeAfterCapture: true });
   camera("enrol", $("enrol-status"), (file) => chooseEnrolFiles([...enrolFiles, file]), { closeAfterCapture: false });
+  livenessTab();
   $("verify-form").addEventListener("submit", verify);
   $("enrol-form").addEventListener("submit", enrol);
   $("people-filter").addEventListener("input", () => {
