@@ -3,6 +3,7 @@
     python benchmarks/encrypted_match.py                         # 1k, 10k, 100k identities
     python benchmarks/encrypted_match.py --sizes 1000 --probes 5 # quick
     python benchmarks/encrypted_match.py --json                  # machine-readable rows too
+    python benchmarks/encrypted_match.py --mode encrypted-gallery # the gallery itself encrypted (no Paillier)
 
 Data. Real templates: LFW people with >= 3 photos through the default FaceEngine (benchmarks/search.py's
 cache, ~10 min the first time). Each real person is enrolled as the centroid of all their photos but
@@ -18,6 +19,12 @@ service adds is not counted), the largest |encrypted - plaintext| score over eve
 and the share of probes whose decision (best identity if it clears the default threshold, else
 unknown) is the plaintext one. Paillier (phe, 2048-bit key) is too slow for large galleries: it is
 run on ``--paillier-rows`` rows and its per-row cost extrapolated linearly (marked "extrapolated").
+
+``--mode encrypted-gallery`` (faceprint.privacy.encrypted_gallery): the key holder encrypts the same
+gallery under its key (``build s``) and the gallery side stores only ciphertexts (``stored``); a query is
+ciphertext x ciphertext. Measured: the gallery side's time per query (``cold``: the first, which also
+loads the stored ciphertexts into SEAL objects), bytes up (probe ciphertexts; the parameters are
+stored with the gallery) and down, error and agreement as above.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from search import data_dir, real_templates  # noqa: E402
 
 from faceprint.match import DEFAULT_IDENTIFY  # noqa: E402
 from faceprint.privacy.encrypted import EncryptedClient, EncryptedScorer  # noqa: E402
+from faceprint.privacy.encrypted_gallery import EncryptedGallery, KeyHolder  # noqa: E402
 from faceprint.privacy.paillier import KEY_BITS, PaillierClient, paillier_scores  # noqa: E402
 
 
@@ -102,6 +110,74 @@ def ckks_row(gallery: np.ndarray, probes: np.ndarray, threshold: float) -> dict[
         "probes": len(probes),
         "measured": True,
     }
+
+
+def encrypted_gallery_row(gallery: np.ndarray, probes: np.ndarray, threshold: float) -> dict[str, object]:
+    t = time.perf_counter()
+    holder, built = KeyHolder.from_rows(gallery, [str(i) for i in range(len(gallery))], np.arange(len(gallery)), "", 0)
+    build_s = time.perf_counter() - t
+    with tempfile.TemporaryDirectory() as tmp:  # the gallery side starts from the stored file
+        built.save(Path(tmp) / "gallery.fpeg")
+        stored_bytes = (Path(tmp) / "gallery.fpeg").stat().st_size
+        t = time.perf_counter()
+        stored = EncryptedGallery.load(Path(tmp) / "gallery.fpeg")
+        read_ms = (time.perf_counter() - t) * 1e3
+    del built
+    client, layout = holder.client, stored.layout
+    enc_ms, cold_ms, server_ms, dec_ms, up, down = [], 0.0, [], [], 0, 0
+    err, agree = 0.0, 0
+    for i, probe in enumerate(probes):
+        t = time.perf_counter()
+        cipher = client.encrypt(probe, layout)
+        enc_ms.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        results = stored.score(cipher)
+        took = (time.perf_counter() - t) * 1e3
+        if i == 0:
+            cold_ms = took + read_ms
+            t = time.perf_counter()
+            results = stored.score(cipher)
+            took = (time.perf_counter() - t) * 1e3
+        server_ms.append(took)
+        t = time.perf_counter()
+        scores = client.decrypt(results, layout)
+        mine = decision(scores, threshold)
+        dec_ms.append((time.perf_counter() - t) * 1e3)
+        up, down = sum(map(len, cipher)), sum(map(len, results))
+        plain = gallery @ probe
+        err = max(err, float(np.abs(scores - plain).max()))
+        agree += mine == decision(plain, threshold)
+    return {
+        "identities": len(gallery),
+        "method": f"CKKS encrypted gallery (N={2 * client.slots}, fold {layout.fold})",
+        "build_s": build_s,
+        "stored_bytes": stored_bytes,
+        "server_ms": float(np.median(server_ms)),
+        "cold_ms": cold_ms,
+        "encrypt_ms": float(np.median(enc_ms)),
+        "decrypt_ms": float(np.median(dec_ms)),
+        "up_bytes": up,
+        "down_bytes": down,
+        "max_abs_error": err,
+        "agreement": agree / len(probes),
+        "probes": len(probes),
+        "measured": True,
+    }
+
+
+def print_gallery_table(rows: list[dict[str, object]]) -> None:
+    print(
+        "| identities | method | key holder: encrypt gallery s | stored | server ms/query (cold) | client encrypt ms "
+        "| client decrypt+rank ms | up | down | max abs score error | same decision |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['identities']:,} | {r['method']} | {r['build_s']:.1f} | {fmt_bytes(r['stored_bytes'])} "  # type: ignore[arg-type]
+            f"| {r['server_ms']:,.0f} ({r['cold_ms']:,.0f}) | {r['encrypt_ms']:,.0f} | {r['decrypt_ms']:,.0f} "
+            f"| {fmt_bytes(r['up_bytes'])} | {fmt_bytes(r['down_bytes'])} | {r['max_abs_error']:.1e} "  # type: ignore[arg-type]
+            f"| {r['agreement']:.0%} of {r['probes']} |"
+        )
 
 
 def paillier_rows(
@@ -176,6 +252,12 @@ def main() -> None:
     parser.add_argument("--paillier-rows", type=int, default=200, help="rows Paillier is measured on (0: skip)")
     parser.add_argument("--paillier-probes", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="also print each row as JSON")
+    parser.add_argument(
+        "--mode",
+        choices=["plaintext-gallery", "encrypted-gallery"],
+        default="plaintext-gallery",
+        help="the gallery side holds plaintext templates (CKKS vs Paillier) or only ciphertexts of them",
+    )
     args = parser.parse_args()
 
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -192,7 +274,15 @@ def main() -> None:
     for n in sizes:
         # probes of people in this gallery, spread over it
         chosen = np.linspace(0, min(n, len(real)) - 1, args.probes).astype(int)
-        rows.append(ckks_row(full[:n], probes[chosen], threshold))
+        if args.mode == "encrypted-gallery":
+            rows.append(encrypted_gallery_row(full[:n], probes[chosen], threshold))
+        else:
+            rows.append(ckks_row(full[:n], probes[chosen], threshold))
+    if args.mode == "encrypted-gallery":
+        print_gallery_table(rows)
+        for r in rows if args.json else []:
+            print(json.dumps(r))
+        return
     if args.paillier_rows:
         chosen = np.linspace(0, min(args.paillier_rows, len(real)) - 1, args.paillier_probes).astype(int)
         rows += paillier_rows(full, probes[chosen], args.paillier_rows, sizes, threshold)

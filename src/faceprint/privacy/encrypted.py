@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 SCHEME = "ckks-seal-fold-v1"
 POLY_DEGREE = 4096  # 2,048 slots; SEAL allows 109 coefficient bits at 128-bit security
-COEFF_BITS = (60, 49)  # the data prime, then SEAL's special prime (unused: nothing is key-switched)
+COEFF_BITS = (60, 49)  # the data prime, then SEAL's special prime (key switching: only encrypted_gallery relinearises)
 PROBE_SCALE_BITS = 30
 HEADROOM_BITS = 4  # the product's scale stays this far below the data prime
 #: the parameters a server accepts: bounds on the work one query can ask for
@@ -143,14 +143,15 @@ class Layout:
 class EncryptedClient:
     """The side that holds the secret key: encrypts probes, decrypts and ranks scores.
 
-    A fresh key is made for every client; nothing it sends (:meth:`public_context`, the probe
-    ciphertexts) contains it."""
+    A fresh key is made for every client unless ``secret_key`` (bytes of :meth:`export_secret_key`)
+    is given; nothing it sends (:meth:`public_context`, the probe ciphertexts) contains it."""
 
     def __init__(
         self,
         poly_degree: int = POLY_DEGREE,
         coeff_bits: Sequence[int] = COEFF_BITS,
         scale_bits: int = PROBE_SCALE_BITS,
+        secret_key: bytes | None = None,
     ) -> None:
         s = seal()
         parms = s.EncryptionParameters(s.SCHEME_TYPE.CKKS)
@@ -158,12 +159,42 @@ class EncryptedClient:
         parms.set_coeff_modulus(s.CoeffModulus.Create(poly_degree, list(coeff_bits)))
         self._parms = parms
         self._context = _secure_context(parms)
-        self._secret = s.KeyGenerator(self._context).secret_key()
+        if secret_key is None:
+            self._secret = s.KeyGenerator(self._context).secret_key()
+        else:
+            self._secret = s.SecretKey()
+            try:
+                _load(lambda path: self._secret.load(self._context, path), secret_key)
+            except (RuntimeError, ValueError) as exc:
+                raise FaceprintError(f"the secret key does not fit these encryption parameters: {exc}") from None
         self._encryptor = s.Encryptor(self._context, self._secret)
         self._decryptor = s.Decryptor(self._context, self._secret)
         self._encoder = s.CKKSEncoder(self._context)
         self.scale = 2.0**scale_bits
+        self.scale_bits = scale_bits
+        self.poly_degree = poly_degree
+        self.coeff_bits = tuple(coeff_bits)
         self.slots: int = self._encoder.slot_count()
+
+    @property
+    def context(self) -> Any:
+        """The SEAL context (parameters only)."""
+        return self._context
+
+    def export_secret_key(self) -> bytes:
+        """The secret key's bytes, for the key holder to keep: never to be sent anywhere."""
+        return _save(self._secret)
+
+    def relin_keys(self) -> bytes:
+        """Relinearisation keys (public evaluation material; seeded, half size): only for a gallery
+        side that multiplies ciphertexts by ciphertexts (:mod:`faceprint.privacy.encrypted_gallery`)."""
+        return _save(seal().KeyGenerator(self._context, self._secret).create_relin_keys())
+
+    def encrypt_values(self, values: np.ndarray, scale: float) -> bytes:
+        """One ciphertext (seeded, symmetric) of up to ``slots`` values at ``scale``."""
+        plain = seal().Plaintext()
+        self._encoder.encode(np.asarray(values, np.float64).tolist(), scale, plain)
+        return _save(self._encryptor.encrypt_symmetric(plain))  # seeded: half the bytes
 
     def public_context(self) -> bytes:
         """The encryption parameters (no public, secret or evaluation key): all the gallery side needs."""
@@ -179,13 +210,8 @@ class EncryptedClient:
             raise FaceprintError(f"the probe has {probe.size} values, the gallery's templates {layout.dim}")
         padded = np.zeros(layout.probe_ciphertexts * layout.fold)
         padded[: layout.dim] = probe
-        s = seal()
-        out = []
-        for part in padded.reshape(-1, layout.fold):
-            plain = s.Plaintext()
-            self._encoder.encode(np.repeat(part, layout.group).tolist(), self.scale, plain)
-            out.append(_save(self._encryptor.encrypt_symmetric(plain)))  # seeded: half the bytes
-        return out
+        parts = padded.reshape(-1, layout.fold)
+        return [self.encrypt_values(np.repeat(part, layout.group), self.scale) for part in parts]
 
     def decrypt(self, results: Sequence[bytes], layout: Layout) -> np.ndarray:
         """(rows,) scores from the gallery side's result ciphertexts."""
@@ -213,6 +239,26 @@ def _secure_context(parms: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------ gallery side
+def gallery_scale_bits(context: Any, probe_bits: float) -> int:
+    """The gallery factor's scale (bits) for a probe at 2^probe_bits: the product must stay
+    HEADROOM_BITS below half the data modulus."""
+    primes = context.first_context_data().parms().coeff_modulus()
+    bits = math.floor(sum(p.bit_count() for p in primes) - 1 - HEADROOM_BITS - probe_bits)
+    if bits < 10 or probe_bits < 10:
+        raise BadEncryptedQuery(f"probe scale 2^{probe_bits:.0f} leaves no room in the data modulus")
+    return bits
+
+
+def block_values(vectors: np.ndarray, b: int, layout: Layout) -> np.ndarray:
+    """(probe ciphertexts, slots): the gallery values that meet each probe ciphertext in result block ``b``."""
+    padded = np.zeros((layout.group, layout.probe_ciphertexts * layout.fold))
+    rows = vectors[b * layout.group : (b + 1) * layout.group]
+    padded[: len(rows), : layout.dim] = rows
+    # (G, C*k) -> (C, k*G): plaintext c holds V[i, c*k + g] at slot g*G + i
+    parts = padded.reshape(layout.group, layout.probe_ciphertexts, layout.fold).transpose(1, 2, 0)
+    return parts.reshape(layout.probe_ciphertexts, -1)
+
+
 @dataclass(frozen=True)
 class ScoringRows:
     """What the gallery side scores: one row per identity (centroid, mean) or several (views, every
@@ -307,13 +353,9 @@ class EncryptedScorer:
         level = context.first_parms_id()
         if any(c.size() != 2 or c.parms_id() != level or c.scale != ciphers[0].scale for c in ciphers):
             raise BadEncryptedQuery("probe ciphertexts must be fresh, at the first level and of one scale")
-        primes = context.first_context_data().parms().coeff_modulus()
-        # the product (probe scale x gallery scale) must stay HEADROOM_BITS below half the data modulus
         probe_bits = math.log2(ciphers[0].scale)
-        scale_bits = math.floor(sum(p.bit_count() for p in primes) - 1 - HEADROOM_BITS - probe_bits)
-        if scale_bits < 10 or probe_bits < 10:
-            raise BadEncryptedQuery(f"probe scale 2^{probe_bits:.0f} leaves no room in the data modulus")
-        scale, words = 2.0**scale_bits, len(primes)
+        scale_bits = gallery_scale_bits(context, probe_bits)
+        scale, words = 2.0**scale_bits, len(context.first_context_data().parms().coeff_modulus())
         plains = self._plaintexts(public_context, layout, encoder, level, scale, words)
         out, term = [], s.Ciphertext()
         for b in range(layout.blocks):
@@ -336,13 +378,8 @@ class EncryptedScorer:
 
     def _encode_block(self, b: int, layout: Layout, encoder: Any, level: Any, scale: float) -> list[Any]:
         s = seal()
-        padded = np.zeros((layout.group, layout.probe_ciphertexts * layout.fold))
-        rows = self.vectors[b * layout.group : (b + 1) * layout.group]
-        padded[: len(rows), : layout.dim] = rows
-        # (G, C*k) -> (C, k*G): plaintext c holds V[i, c*k + g] at slot g*G + i
-        parts = padded.reshape(layout.group, layout.probe_ciphertexts, layout.fold).transpose(1, 2, 0)
         block = []
-        for part in parts.reshape(layout.probe_ciphertexts, -1):
+        for part in block_values(self.vectors, b, layout):
             plain = s.Plaintext()
             encoder.encode(part.tolist(), level, scale, plain)
             block.append(plain)
@@ -396,6 +433,7 @@ class GalleryInfo:
     dim: int
     identities: int
     threshold: float
+    fold: int | None = None  # set where the gallery side's layout is fixed (an encrypted gallery)
 
 
 @dataclass(frozen=True)
@@ -521,7 +559,9 @@ class EncryptedIdentifier:
     def scores(self, probe: np.ndarray) -> tuple[list[str], np.ndarray]:
         """(names, identity scores) of one probe template, decrypted here."""
         info = self.info
-        layout = self.client.layout(info.rows, info.dim or len(probe))
+        dim = info.dim or len(probe)
+        fixed = Layout(info.rows, dim, info.fold, self.client.slots) if info.fold else None
+        layout = fixed or self.client.layout(info.rows, dim)
         got = self.remote.query(self.client.public_context(), self.client.encrypt(probe, layout), layout.fold)
         if got.rows == 0:
             return [], np.zeros(0)
@@ -560,6 +600,8 @@ __all__ = [
     "Remote",
     "ScoringRows",
     "answer",
+    "block_values",
     "choose_fold",
+    "gallery_scale_bits",
     "scoring_rows",
 ]
