@@ -229,7 +229,7 @@ class Recognizer:
         (disk full, read-only, damaged file) stops the batch: the photo in hand gets the error, the
         rest are listed in ``not_attempted``, and what was stored before stays stored."""
         jobs = [(validate_name(name), images) for name, images in jobs]
-        self.gallery.protection  # noqa: B018 - a protected gallery's key is checked before any photo is read
+        self.gallery.check_protection_key()
         results: list[EnrollResult] = []
         todo: list[tuple[EnrollResult, ImageInput]] = []
         for name, images in jobs:
@@ -353,7 +353,7 @@ class Recognizer:
         """:meth:`identify` over many images (``workers`` processes), in input order; a bad
         image yields its error in ``ImageResult.error`` and no matches. With ``analysis``, each
         face also carries its ``analysis`` (e.g. its quality)."""
-        self.gallery.protection  # noqa: B018 - a protected gallery's key is checked before any image is read
+        self.gallery.check_protection_key()
         outputs = analyze_images(images, self.engine, EngineSpec.of(self.engine), "all", workers, analysis=analysis)
         for out in outputs:
             yield out, self.identify_faces(out.faces, top_k, threshold)

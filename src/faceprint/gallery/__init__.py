@@ -206,6 +206,11 @@ class Gallery:
             self._protection = (gallery_protection(self.store, key),)
         return self._protection[0]
 
+    def check_protection_key(self) -> None:
+        """Raise ProtectionKeyError now if the protection key is missing or wrong (front ends call
+        this before reading any photo, so a key mistake costs nothing)."""
+        _ = self.protection
+
     def _queries(self, queries: np.ndarray) -> np.ndarray:
         protection = self.protection
         return queries if protection is None else protection.apply(queries)
