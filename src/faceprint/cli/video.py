@@ -58,6 +58,21 @@ def video(
         ),
     ] = None,
     max_frames: Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after N frames.")] = None,
+    events: Annotated[
+        bool,
+        typer.Option(
+            "--events",
+            help="Also read facial events per track: blinks, speaking, expression changes, micro-movements "
+            '(--json then writes {"appearances": [...], "events": [...]}).',
+        ),
+    ] = False,
+    events_csv: Annotated[
+        Path | None,
+        typer.Option("--events-csv", help="Write the facial events as CSV ('-': stdout; implies --events)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a timeline plot of the facial events (.png; implies --events).")
+    ] = None,
 ) -> None:
     """Who appears when: track faces through a video and name each track from the gallery.
 
@@ -76,14 +91,19 @@ def video(
     from faceprint.cli.common import err, fail, out, progress_bar, state
     from faceprint.errors import FaceprintError, VideoError
     from faceprint.fileio import check_outputs
-    from faceprint.video.output import check_video_path, write_csv, write_json
+    from faceprint.video.output import check_video_path, plot_events, write_csv, write_events_csv, write_json
     from faceprint.video.pipeline import FrameResult, recognize_video
     from faceprint.video.reader import describe, open_video
 
     if os.environ.get("OPENCV_LOG_LEVEL") is None:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
-    if str(json_out) == "-" and str(csv_out) == "-":
-        raise fail("--json - and --csv - cannot both write to stdout", 2)
+    outputs = (("--json", json_out), ("--csv", csv_out), ("--events-csv", events_csv))
+    stdout = [f"{name} -" for name, path in outputs if str(path) == "-"]
+    if len(stdout) > 1:
+        raise fail(f"{' and '.join(stdout)} cannot {'both' if len(stdout) == 2 else 'all'} write to stdout", 2)
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise fail(f"{plot}: --plot writes a PNG image: give it a .png name", 2)
+    events = events or events_csv is not None or plot is not None
     # before loading the models or opening anything for writing: an output that is the input,
     # another output or unwritable is a usage error (2); a bad input (1) also fails at once
     _, is_live, target = describe(source)
@@ -92,7 +112,14 @@ def video(
             check_video_path(annotate)
         check_outputs(
             [] if is_live else [str(target)],
-            {"--annotate": annotate, "--json": json_out, "--csv": csv_out, "--crops": crops},
+            {
+                "--annotate": annotate,
+                "--json": json_out,
+                "--csv": csv_out,
+                "--crops": crops,
+                "--events-csv": events_csv,
+                "--plot": plot,
+            },
             folders={"--crops"},
         )
     except FaceprintError as exc:
@@ -126,6 +153,7 @@ def video(
         "crops_dir": crops,
         "annotate": annotate,
         "max_frames": max_frames,
+        "events": events,
     }
     last_index = [-1]  # the last frame processed: a file's annotated copy runs to it
     try:
@@ -172,19 +200,26 @@ def video(
     rows = result.appearances
     try:
         if json_out is not None:
-            write_json(rows, json_out)
+            write_json(rows, json_out, result.events if events else None)
         if csv_out is not None:
             write_csv(rows, csv_out)
+        if events_csv is not None:
+            write_events_csv(result.events, events_csv)
+        if plot is not None:
+            plot_events(result.events, plot, rows, title=f"facial events in {Path(result.source).name}")
     except (OSError, FaceprintError) as exc:
         raise fail(f"cannot write the timeline: {exc}") from None
-    if json_out is None and csv_out is None:
+    if json_out is None and csv_out is None and events_csv is None:
         _print_table(out, rows, result.source)
+        if events:
+            _print_events(out, result.events, rows)
     s = result.stats
     rate = s.frames / result.elapsed_s if result.elapsed_s > 0 else 0.0
     dropped = f", {result.dropped} dropped" if reader.live else ""
     err.print(
         f"{s.frames} frames in {result.elapsed_s:.1f} s ({rate:.1f} frames/s{dropped}); "
         f"{s.detections} detector runs, {s.faces_embedded} faces embedded; {len(rows)} appearance(s)"
+        + (f"; {len(result.events)} facial event(s)" if events else "")
         + (f"; annotated video: {result.annotated}" if result.annotated else "")
     )
     if result.error:
@@ -220,6 +255,28 @@ def _print_table(console: Any, rows: list[Any], source: str) -> None:
             f"{a.score:.3f}",
             a.crop or "",
             style=style,
+        )
+    console.print(table)
+
+
+def _print_events(console: Any, events: list[Any], rows: list[Any]) -> None:
+    from rich.table import Table
+
+    names = {t: a.identity for a in rows for t in a.track_ids}
+    table = Table(title=f"{len(events)} facial event(s)")
+    for name in ("identity", "track", "type", "onset", "apex", "offset", "region", "intensity", "label"):
+        table.add_column(name, justify="right" if name in ("track", "intensity") else "left")
+    for e in events:
+        table.add_row(
+            names.get(e.track_id, ""),
+            str(e.track_id),
+            e.type,
+            _clock(e.onset_s),
+            _clock(e.apex_s),
+            _clock(e.offset_s),
+            e.region,
+            f"{e.intensity:.3f}",
+            e.label or "",
         )
     console.print(table)
 

@@ -10,9 +10,14 @@ For frame-by-frame control use :class:`VideoRecognizer`: ``frames(source)`` yiel
 ``timeline()`` gives the :class:`Appearance` rows. Without a gallery,
 :func:`track_templates` gives one :class:`TrackItem` per track (template, time span, best
 view), and :func:`enrol_from_video` enrols the person a clip follows.
+
+Facial events (blinks, speaking, expression changes, micro-movements; :class:`FaceEvent` rows):
+``recognize_video(..., events=True).events``, or without a gallery :func:`detect_events`;
+:class:`EventRecorder` frame by frame.
 """
 
 from faceprint.video.enrol import VideoEnrollResult, VideoView, enrol_from_video
+from faceprint.video.events import EventRecorder, detect_events
 from faceprint.video.pipeline import (
     Appearance,
     FrameResult,
@@ -27,10 +32,14 @@ from faceprint.video.pipeline import (
     track_templates,
 )
 from faceprint.video.reader import Frame, VideoReader, open_video
+from faceprint.video.series import FaceEvent, FaceSeries, record_series
 from faceprint.video.tracker import IouTracker, KalmanBox, Track, iou_matrix
 
 __all__ = [
     "Appearance",
+    "EventRecorder",
+    "FaceEvent",
+    "FaceSeries",
     "Frame",
     "FrameResult",
     "IouTracker",
@@ -46,9 +55,11 @@ __all__ = [
     "VideoStats",
     "VideoTracker",
     "VideoView",
+    "detect_events",
     "enrol_from_video",
     "iou_matrix",
     "open_video",
     "recognize_video",
+    "record_series",
     "track_templates",
 ]

@@ -17,10 +17,10 @@ import json
 import os
 import sys
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -30,6 +30,9 @@ from faceprint.errors import VideoError
 from faceprint.fileio import STDOUT, AtomicPath, atomic_write
 from faceprint.video.pipeline import Appearance, FrameResult
 from faceprint.video.reader import VideoReader
+
+if TYPE_CHECKING:
+    from faceprint.video.series import FaceEvent
 
 KNOWN = (60, 200, 60)  # BGR
 UNKNOWN = (0, 160, 255)
@@ -111,18 +114,30 @@ class BoxLog:
         return self._frames[-1] if self._frames else -1
 
 
+def event_text(event: FaceEvent) -> str:
+    """How an event reads on the annotated video: blink, speaking, micro brows, happy..."""
+    if event.type == "expression":
+        return event.label or "expression"
+    return f"micro {event.region}" if event.type == "micro" else event.type
+
+
 def annotate_file(
     source: str | os.PathLike[str],
     log: BoxLog,
     appearances: list[Appearance],
     writer: AnnotationWriter,
     on_frame: Callable[[], None] | None = None,
+    events: Sequence[FaceEvent] = (),
 ) -> None:
     """Read the video file ``source`` again into ``writer`` with the boxes of ``log``, each
-    labelled as its timeline row (tracks too short for the timeline are left out). Every
+    labelled as its timeline row (tracks too short for the timeline are left out), followed by
+    the ``events`` of its track under way on that frame (``[blink, speaking]``). Every
     frame up to the last one processed is written, dropped ones included, so the output
     keeps the input's timing."""
     rows = {track: row for row in appearances for track in row.track_ids}
+    by_track: dict[int, list[FaceEvent]] = {}
+    for e in events:
+        by_track.setdefault(e.track_id, []).append(e)
     at = log.lookup()
     with VideoReader(source) as reader:
         for frame in reader:
@@ -135,7 +150,9 @@ def annotate_file(
                 row = rows.get(track)
                 if row is not None:
                     boxes.append((left, top, right, bottom))
-                    labels.append(track_label(row.identity, row.track_id, row.score))
+                    label = track_label(row.identity, row.track_id, row.score)
+                    doing = [event_text(e) for e in by_track.get(track, ()) if e.onset_s <= frame.time_s <= e.offset_s]
+                    labels.append(f"{label} [{', '.join(doing)}]" if doing else label)
                     known.append(row.known)
                     detected.append(bool(det) and processed)
             writer.write(_draw(frame.image, boxes, labels, known, detected))
@@ -215,11 +232,16 @@ def _write_text(path: str | os.PathLike[str], write: Callable[[IO[str]], None]) 
         write(f)
 
 
-def write_json(appearances: Iterable[Appearance], path: str | os.PathLike[str]) -> None:
-    """A JSON array of timeline rows (``-``: stdout)."""
+def write_json(
+    appearances: Iterable[Appearance], path: str | os.PathLike[str], events: Iterable[FaceEvent] | None = None
+) -> None:
+    """A JSON array of timeline rows (``-``: stdout); with ``events``, an object
+    ``{"appearances": [...], "events": [...]}`` instead."""
+    rows = [a.to_dict() for a in appearances]
+    doc: object = rows if events is None else {"appearances": rows, "events": [e.to_dict() for e in events]}
 
     def write(f: IO[str]) -> None:
-        json.dump([a.to_dict() for a in appearances], f, indent=1)
+        json.dump(doc, f, indent=1)
         f.write("\n")
 
     _write_text(path, write)
@@ -235,3 +257,65 @@ def write_csv(appearances: Iterable[Appearance], path: str | os.PathLike[str]) -
             writer.writerow({k: ("" if v is None else v) for k, v in a.to_dict().items()})
 
     _write_text(path, write)
+
+
+def write_events_csv(events: Iterable[FaceEvent], path: str | os.PathLike[str]) -> None:
+    """Facial events as CSV, one row each: the columns of :attr:`FaceEvent.FIELDS` (``-``: stdout)."""
+    from faceprint.video.series import FaceEvent
+
+    def write(f: IO[str]) -> None:
+        writer = csv.DictWriter(f, fieldnames=list(FaceEvent.FIELDS))
+        writer.writeheader()
+        for e in events:
+            writer.writerow({k: ("" if v is None else v) for k, v in e.to_dict().items()})
+
+    _write_text(path, write)
+
+
+#: colours of the event kinds on the timeline plot
+EVENT_COLORS = {"blink": "tab:blue", "speaking": "tab:orange", "expression": "tab:green", "micro": "tab:red"}
+
+
+def plot_events(
+    events: Sequence[FaceEvent],
+    path: str | os.PathLike[str],
+    appearances: Sequence[Appearance] = (),
+    duration_s: float | None = None,
+    title: str = "facial events",
+) -> None:
+    """A timeline PNG: one row per track (named as its timeline row when ``appearances`` are
+    given), each event a bar from onset to offset coloured by type, a tick at its apex; the
+    tracks' own spans in grey. Written atomically (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    rows = {t: row for row in appearances for t in row.track_ids}
+    tracks = sorted({e.track_id for e in events} | set(rows))
+    y = {t: i for i, t in enumerate(tracks)}
+    fig, ax = plt.subplots(figsize=(10, 1.2 + 0.32 * max(1, len(tracks))), dpi=110)
+    for t, row in rows.items():
+        ax.broken_barh([(row.start_s, max(row.end_s - row.start_s, 0.04))], (y[t] - 0.4, 0.8), color="0.9")
+    lanes = {"blink": -0.3, "speaking": -0.1, "expression": 0.1, "micro": 0.3}
+    for e in events:
+        lane = y[e.track_id] + lanes.get(e.type, 0.0)
+        ax.broken_barh([(e.onset_s, max(e.duration_s, 0.03))], (lane - 0.09, 0.18), color=EVENT_COLORS.get(e.type, "k"))
+        ax.plot([e.apex_s, e.apex_s], [lane - 0.1, lane + 0.1], color="k", lw=0.6)
+    ax.set_yticks(range(len(tracks)))
+    ax.set_yticklabels([f"{rows[t].identity} #{t}" if t in rows else f"#{t}" for t in tracks], fontsize=7)
+    ax.set_ylim(-0.6, len(tracks) - 0.4)
+    ax.invert_yaxis()
+    end = duration_s or max([e.offset_s for e in events] + [r.end_s for r in appearances] + [1.0])
+    ax.set_xlim(0, end)
+    ax.set_xlabel("seconds")
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in EVENT_COLORS.items()], fontsize=7, loc="upper right", ncol=4)
+    fig.tight_layout()
+    try:
+        with atomic_write(path, "wb") as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)

@@ -21,7 +21,7 @@ import copy
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ from faceprint.video.tracker import IouTracker, Track
 if TYPE_CHECKING:
     from faceprint.api import Recognizer
     from faceprint.engine import FaceEngine
+    from faceprint.video.series import FaceEvent
 
 #: a sample this much better than the track's best so far is taken at once
 BETTER_VIEW = 1.25
@@ -149,6 +150,7 @@ class VideoResult:
     error: str | None = None  # why the input ended early (results cover what was read)
     interrupted: bool = False  # stopped by Ctrl-C / KeyboardInterrupt
     annotated: str | None = None
+    events: list[FaceEvent] = field(default_factory=list)  # facial events, when asked for (by onset)
 
     @property
     def ok(self) -> bool:
@@ -663,6 +665,7 @@ def recognize_video(
     max_frames: int | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
     on_annotate: Callable[[], None] | None = None,
+    events: bool | Iterable[str] = False,
     **options: Any,
 ) -> VideoResult:
     """Process a whole video (or a stream until it ends or Ctrl-C) and return its timeline.
@@ -676,7 +679,12 @@ def recognize_video(
     with Ctrl-C. ``annotate`` writes the video with each track's box and timeline label: for
     a file, on a second read once the timeline is known (``on_annotate`` is called per frame
     written); for a camera or stream, as it is processed.
+
+    ``events``: True (every kind) or the kinds of :data:`faceprint.video.events.KINDS` to read
+    from each track (blinks, speaking, expression changes, micro-movements): the result's
+    ``events``, for the tracks of the timeline, drawn by their boxes in a file's annotated copy.
     """
+    from faceprint.video.events import KINDS, EventRecorder
     from faceprint.video.output import AnnotationWriter, BoxLog, annotate_file, check_video_path, draw_live
 
     started = time.perf_counter()
@@ -694,9 +702,15 @@ def recognize_video(
     log = BoxLog() if writer is not None and reader.is_file else None
     error: str | None = None
     interrupted = False
+    kinds = KINDS if events is True else tuple(events or ())
+    recorder: EventRecorder | None = None
     with writer or contextlib.nullcontext():
         try:
             for result in video.frames(reader, max_frames=max_frames):
+                if kinds:
+                    if recorder is None:  # the tracker knows the frame rate once the video is open
+                        recorder = EventRecorder(video.fps, kinds)
+                    recorder.update(result)
                 if log is not None:
                     log.add(result)
                 elif writer is not None:
@@ -715,9 +729,10 @@ def recognize_video(
         if video.stats.frames == 0 and error is not None:
             raise VideoError(error)
         appearances = video.timeline()
+        found = recorder.events([t for a in appearances for t in a.track_ids]) if recorder is not None else []
         if log is not None and writer is not None and len(log):
             try:
-                annotate_file(reader.name, log, appearances, writer, on_annotate)
+                annotate_file(reader.name, log, appearances, writer, on_annotate, found)
             except KeyboardInterrupt:
                 interrupted = True  # the frames drawn so far are kept, as the timeline is
     return VideoResult(
@@ -731,6 +746,7 @@ def recognize_video(
         error=error,
         interrupted=interrupted,
         annotated=str(annotate) if writer is not None and writer.frames else None,
+        events=found,
     )
 
 
