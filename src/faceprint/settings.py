@@ -7,9 +7,13 @@ variable and the accepted range, instead of a traceback (or a 500) later.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import os
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from faceprint.errors import SettingError
 
@@ -70,7 +74,33 @@ DECODE_BUDGET_PIXELS = NumberSetting(
     "pixels `faceprint serve` decodes at once, all requests together",
 )
 
-NUMBER_SETTINGS = (MAX_PIXELS, ANN_MIN_IDENTITIES, ANN_PROBE_SCALE, DECODE_BUDGET_PIXELS)
+AUDIT_RETENTION_DAYS = NumberSetting(
+    "FACEPRINT_AUDIT_RETENTION_DAYS", 90, 0, 36_500, True, "days `faceprint serve` keeps its audit log; 0 = forever"
+)
+RATE_LIMIT = NumberSetting(
+    "FACEPRINT_RATE_LIMIT", 0, 0, 1_000_000, False, "requests a minute each API key may make; 0 = no limit"
+)
+RATE_BURST = NumberSetting(
+    "FACEPRINT_RATE_BURST", 0, 0, 1_000_000, True, "requests a key may make at once; 0 = the per-minute limit"
+)
+LIVENESS_SESSIONS = NumberSetting(
+    "FACEPRINT_LIVENESS_SESSIONS", 32, 1, 10_000, True, "liveness challenge sessions `faceprint serve` holds at once"
+)
+LIVENESS_ACTION_S = NumberSetting(
+    "FACEPRINT_LIVENESS_ACTION_S", 6, 2, 60, False, "seconds a liveness challenge allows for each action"
+)
+
+NUMBER_SETTINGS = (
+    MAX_PIXELS,
+    ANN_MIN_IDENTITIES,
+    ANN_PROBE_SCALE,
+    DECODE_BUDGET_PIXELS,
+    AUDIT_RETENTION_DAYS,
+    RATE_LIMIT,
+    RATE_BURST,
+    LIVENESS_SESSIONS,
+    LIVENESS_ACTION_S,
+)
 #: path settings: only an empty value is wrong (an unset one takes the default)
 PATH_SETTINGS = ("FACEPRINT_GALLERY", "FACEPRINT_CACHE", "FACEPRINT_EMBEDDING_CACHE")
 
@@ -91,6 +121,84 @@ def decode_budget_pixels() -> int:
     return int(DECODE_BUDGET_PIXELS.get())
 
 
+def audit_retention_days() -> int:
+    return int(AUDIT_RETENTION_DAYS.get())
+
+
+def liveness_sessions() -> int:
+    return int(LIVENESS_SESSIONS.get())
+
+
+def liveness_action_s() -> float:
+    return float(LIVENESS_ACTION_S.get())
+
+
+def rate_limit() -> tuple[float, int]:
+    """(requests a minute, burst) for each API key: 0 requests for no limit, a 0 burst for the default."""
+    return float(RATE_LIMIT.get()), int(RATE_BURST.get())
+
+
+#: gallery encryption keys (encryption at rest): the key, and the new one for ``faceprint gallery rekey``
+KEY_ENV, KEY_FILE_ENV, NEW_KEY_ENV = "FACEPRINT_KEY", "FACEPRINT_KEY_FILE", "FACEPRINT_NEW_KEY"
+KEY_BYTES = 32
+KEY_FORMAT = "32 random bytes as 64 hex digits or as base64 (make one with: faceprint gallery new-key)"
+
+
+def parse_key(text: str, source: str) -> bytes:
+    """A gallery key from its text; ``source`` names where it came from (the key itself is never shown)."""
+    raw = text.strip()
+    key: bytes | None = None
+    if re.fullmatch(r"[0-9a-fA-F]{64}", raw):
+        key = bytes.fromhex(raw)
+    elif re.fullmatch(r"[A-Za-z0-9+/_-]+={0,2}", raw):  # standard or URL-safe base64, padded or not
+        try:
+            body = raw.rstrip("=").replace("+", "-").replace("/", "_")
+            key = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        except (binascii.Error, ValueError):
+            key = None
+    if key is None or len(key) != KEY_BYTES:
+        raise SettingError(f"{source} is not a valid key: expected {KEY_FORMAT}")
+    return key
+
+
+def read_key_file(path: str | Path) -> bytes:
+    """The key in a key file (its text: hex or base64, surrounding white space ignored)."""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a text file"
+        raise SettingError(f"{path}: cannot read the key file ({reason})") from None
+    return parse_key(text, f"key file {path}")
+
+
+def gallery_key(env: str = KEY_ENV) -> bytes | None:
+    """The key in ``env`` (FACEPRINT_KEY, or FACEPRINT_NEW_KEY), else in the file FACEPRINT_KEY_FILE
+    names (for FACEPRINT_KEY only); None when no key is set."""
+    raw = os.environ.get(env, "")
+    key_file = os.environ.get(KEY_FILE_ENV, "") if env == KEY_ENV else ""
+    if raw and key_file:
+        raise SettingError(f"{KEY_ENV} and {KEY_FILE_ENV} are both set: set one of them")
+    if raw:
+        return parse_key(raw, env)
+    return read_key_file(key_file) if key_file else None
+
+
+#: the secret of protected templates (faceprint.privacy.protect), in the same formats as the gallery keys
+PROTECT_KEY_ENV, PROTECT_KEY_FILE_ENV = "FACEPRINT_PROTECT_KEY", "FACEPRINT_PROTECT_KEY_FILE"
+
+
+def protect_key() -> bytes | None:
+    """The template protection key in FACEPRINT_PROTECT_KEY, else in the file FACEPRINT_PROTECT_KEY_FILE
+    names; None when neither is set."""
+    raw = os.environ.get(PROTECT_KEY_ENV, "")
+    key_file = os.environ.get(PROTECT_KEY_FILE_ENV, "")
+    if raw and key_file:
+        raise SettingError(f"{PROTECT_KEY_ENV} and {PROTECT_KEY_FILE_ENV} are both set: set one of them")
+    if raw:
+        return parse_key(raw, PROTECT_KEY_ENV)
+    return read_key_file(key_file) if key_file else None
+
+
 def problems() -> list[str]:
     """One message per bad setting in the environment (empty when all are fine)."""
     found: list[str] = []
@@ -105,6 +213,15 @@ def problems() -> list[str]:
             found.append(f"{env} is blank: expected a path (or unset it for the default)")
         elif raw is not None and "\x00" in raw:
             found.append(f"{env} contains a NUL character: expected a path")
+    for env in (KEY_ENV, NEW_KEY_ENV):
+        try:
+            gallery_key(env)
+        except SettingError as exc:
+            found.append(str(exc))
+    try:
+        protect_key()
+    except SettingError as exc:
+        found.append(str(exc))
     return found
 
 

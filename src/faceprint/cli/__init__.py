@@ -10,13 +10,27 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from faceprint import __version__, settings
-from faceprint.cli import analyze, cluster, evaluate, gallery, gallery_admin, recognize, serve, video
+from faceprint.cli import (
+    analyze,
+    audit,
+    cluster,
+    embed,
+    evaluate,
+    gallery,
+    gallery_admin,
+    liveness,
+    protect,
+    recognize,
+    serve,
+    video,
+)
 from faceprint.cli.common import (
     DEFAULT_DETECTOR_CHOICE,
     DetectorName,
@@ -59,6 +73,14 @@ def main(
             "(default: $FACEPRINT_GALLERY or ~/.local/share/faceprint/gallery.db).",
         ),
     ] = None,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file",
+            help="File holding the key of an encrypted gallery: 32 random bytes as hex or base64 "
+            "(default: $FACEPRINT_KEY, or the file $FACEPRINT_KEY_FILE names). See: faceprint gallery rekey.",
+        ),
+    ] = None,
     detector: Annotated[
         DetectorName,  # type: ignore[valid-type]
         typer.Option(help="Face detector: blazeface (default), hog (dlib) or cnn (dlib MMOD, slow on CPU)."),
@@ -88,6 +110,11 @@ def main(
     except FaceprintError as exc:
         raise fail(str(exc), 2) from None
     state.gallery = gallery
+    if key_file is not None:  # the option wins over $FACEPRINT_KEY, as --gallery over $FACEPRINT_GALLERY
+        try:
+            state.key = settings.read_key_file(key_file)
+        except FaceprintError as exc:
+            raise fail(str(exc), 2) from None
     state.detector = str(detector.value)
     state.embedder = str(embedder.value)
     state.flip = flip
@@ -99,7 +126,20 @@ def main(
     set_executor("ray" if on_ray else "local")
 
 
-for _group in (gallery, recognize, analyze, cluster, video, evaluate, serve, gallery_admin):
+for _group in (
+    gallery,
+    recognize,
+    embed,
+    analyze,
+    cluster,
+    video,
+    evaluate,
+    audit,
+    serve,
+    gallery_admin,
+    protect,
+    liveness,
+):
     _group.register(app)
 
 

@@ -226,8 +226,12 @@ def export_encrypted(
         from faceprint.privacy.encrypted_gallery import KeyHolder
 
         holder, stored = KeyHolder.export(rec.gallery, rec.model, rec.identify_threshold)
-        holder.save(holder_key)
         stored.save(out_file)
+        try:
+            holder.save(holder_key)
+        except BaseException:
+            out_file.unlink()  # ciphertexts that no key decrypts
+            raise
     except (FaceprintError, OSError) as exc:
         raise fail(str(exc)) from None
     result = {

@@ -41,32 +41,90 @@ def identify(
         Path | None,
         typer.Option("--crops", help="Write each face as DIR/<identity or unknown>/<photo>-face<k>.jpg."),
     ] = None,
+    encrypted: Annotated[
+        bool,
+        typer.Option(
+            "--encrypted",
+            help="Match encrypted templates (CKKS): the gallery side scores each face without seeing its template "
+            "or the scores; this side decrypts, ranks and decides. Needs faceprint[privacy].",
+        ),
+    ] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="With --encrypted: the gallery is the faceprint service at this URL (only ciphertexts are sent).",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="FACEPRINT_API_KEY", help="The service's API key (read role), for --server."),
+    ] = None,
+    encrypted_gallery: Annotated[
+        Path | None,
+        typer.Option(
+            "--encrypted-gallery",
+            help="With --encrypted and --holder-key: match against this gallery of ciphertexts "
+            "('gallery export-encrypted') instead of a gallery of templates.",
+        ),
+    ] = None,
+    holder_key: Annotated[
+        Path | None,
+        typer.Option("--holder-key", help="The key holder's file written with --encrypted-gallery's ciphertexts."),
+    ] = None,
+    liveness: Annotated[
+        bool,
+        typer.Option(
+            "--liveness",
+            help="Also score each face with the passive liveness model (MiniFASNet): 'live' and 'live_score' "
+            "per face (a photo has no motion: see 'faceprint liveness' for videos).",
+        ),
+    ] = False,
 ) -> None:
     """Who is in these photos? Each face gets a name or 'unknown'."""
     from faceprint.fileio import check_outputs
     from faceprint.outputs import PhotoOutputs
 
+    if server is not None and not encrypted:
+        raise fail("--server needs --encrypted (plaintext identification runs on a local gallery)", 2)
+    if (encrypted_gallery is None) != (holder_key is None) or (encrypted_gallery and (not encrypted or server)):
+        raise fail("--encrypted-gallery and --holder-key go together, with --encrypted and without --server", 2)
     files, empty = image_files(paths)
     try:
         check_outputs(files, {"--annotate": annotate, "--crops": crops}, folders=("--annotate", "--crops"))
         outputs = PhotoOutputs(annotate, crops)
     except (FaceprintError, OSError) as exc:
         raise fail(str(exc), 2) from None
-    rec = state.recognizer()
-    mismatch = rec.model_mismatch()
-    if mismatch:
-        raise fail(mismatch, 2)
-    if rec.gallery.store.identity_count(rec.model) == 0:
-        err.print("[yellow]warning:[/yellow] the gallery has no people enrolled: every face will be unknown")
+    if server is not None or encrypted_gallery is not None:
+        if server is not None:
+            identifier, rec = _remote_identifier(server, api_key), None
+        else:
+            identifier, rec = _stored_identifier(encrypted_gallery, holder_key), None  # type: ignore[arg-type]
+        if identifier.info.identities == 0:
+            what = "service" if server is not None else "encrypted gallery"
+            err.print(f"[yellow]warning:[/yellow] the {what} has no people enrolled: every face will be unknown")
+    else:
+        rec = state.recognizer()
+        mismatch = rec.model_mismatch()
+        if mismatch:
+            raise fail(mismatch, 2)
+        if rec.gallery.store.identity_count(rec.model) == 0:
+            err.print("[yellow]warning:[/yellow] the gallery has no people enrolled: every face will be unknown")
+        identifier = _local_identifier(rec) if encrypted else None
 
-    def record(m: Match) -> dict[str, Any]:
-        return {
+    def record(m: Match, live: float | None = None) -> dict[str, Any]:
+        fields = {
             "box": list(m.face.box),
             "identity": m.identity,
             "score": round(m.score, 4),
             "candidates": [{"identity": c.identity, "score": round(c.score, 4)} for c in m.candidates],
             "quality": None if m.face.analysis is None else round(m.face.analysis.quality, 4),
         }
+        if live is not None:
+            from faceprint.liveness.decide import photo_fields
+
+            fields.update(photo_fields(live))
+        return fields
 
     def written(source: str, matches: list[Match], error: str | None) -> str | None:
         """The image's error, or that of writing its --annotate/--crops files."""
@@ -77,15 +135,43 @@ def identify(
                 return f"{source}: cannot write its outputs: {exc}"
         return error
 
-    results = _identified(rec, files, top_k, threshold)
+    results = (
+        _identified(rec, files, top_k, threshold)
+        if identifier is None
+        else _identified_encrypted(identifier, files, top_k, threshold)
+    )
+    scored = _with_liveness(results) if liveness else ((r, matches, [None] * len(matches)) for r, matches in results)
     report_images(
-        ((r.source, [record(m) for m in matches], written(r.source, matches, r.error)) for r, matches in results),
+        (
+            (r.source, [record(m, live) for m, live in zip(matches, lives)], written(r.source, matches, r.error))
+            for r, matches, lives in scored
+        ),
         len(files),
         "identifying",
         as_json,
         _print_identified,
         empty,
     )
+
+
+def _with_liveness(results: Iterator[tuple[Any, list[Match]]]) -> Iterator[tuple[Any, list[Match], list[float | None]]]:
+    """Each image's matches with each face's passive live score (the photo is read again here: the
+    workers that found the faces keep no pixels)."""
+    from faceprint.image import load_image
+    from faceprint.liveness import PassiveLiveness
+
+    model = PassiveLiveness()
+    for result, matches in results:
+        if result.error is not None or not matches:
+            yield result, matches, [None] * len(matches)
+            continue
+        try:
+            pixels = load_image(result.source).pixels
+        except FaceprintError:  # gone since: the faces stand without a live score
+            yield result, matches, [None] * len(matches)
+            continue
+        scores = model.score_many([(pixels, m.face.box) for m in matches], rgb=True)
+        yield result, matches, [float(s) for s in scores]
 
 
 def _identified(rec: Any, files: list[Path], top_k: int, threshold: float | None) -> Iterator[tuple[Any, list[Match]]]:
@@ -95,6 +181,72 @@ def _identified(rec: Any, files: list[Path], top_k: int, threshold: float | None
 
     quality = AnalyzerSpec(expression="none", face_like=False)
     return rec.identify_many(files, top_k, threshold, workers=state.n_workers(len(files)), analysis=quality)
+
+
+def _local_identifier(rec: Any) -> Any:
+    """Both halves of encrypted identification in this process, over the local gallery."""
+    from faceprint.privacy.encrypted import EncryptedIdentifier, GallerySide, LocalRemote
+
+    try:
+        return EncryptedIdentifier(LocalRemote(GallerySide(rec.gallery, rec.model), rec.identify_threshold))
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+
+
+def _remote_identifier(url: str, api_key: str | None) -> Any:
+    """The client half; the gallery half is the service at ``url`` (its model must be this engine's)."""
+    from urllib.parse import urlsplit
+
+    from faceprint.privacy.encrypted import EncryptedIdentifier, HttpRemote
+
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise fail(f"--server {url}: give the service's http:// or https:// URL", 2)
+    model = state.engine().info.template_model
+    try:
+        identifier = EncryptedIdentifier(HttpRemote(url, model, api_key))
+        served = identifier.info.model
+    except FaceprintError as exc:
+        raise fail(str(exc)) from None
+    if served != model:
+        raise fail(f"the service's gallery holds model {served}, but the current settings make {model}", 2)
+    return identifier
+
+
+def _stored_identifier(gallery: Path, holder_key: Path) -> Any:
+    """The key holder's half; the gallery half holds only ciphertexts (faceprint.privacy.encrypted_gallery)."""
+    try:
+        from faceprint.privacy.encrypted_gallery import EncryptedGallery, KeyHolder
+
+        identifier = KeyHolder.load(holder_key).identifier(EncryptedGallery.load(gallery))
+    except FaceprintError as exc:
+        raise fail(str(exc), 2) from None
+    model = state.engine().info.template_model
+    if identifier.info.model != model:
+        raise fail(f"{gallery}: holds model {identifier.info.model}, but the current settings make {model}", 2)
+    return identifier
+
+
+def _identified_encrypted(
+    identifier: Any, files: list[Path], top_k: int, threshold: float | None
+) -> Iterator[tuple[Any, list[Match]]]:
+    """As :func:`_identified`, each face matched through ``identifier`` (an image whose query fails
+    gets the error; the batch goes on)."""
+    from dataclasses import replace
+
+    from faceprint.analyze import AnalyzerSpec
+    from faceprint.pipeline import EngineSpec, analyze_images
+
+    engine = state.engine()
+    quality = AnalyzerSpec(expression="none", face_like=False)
+    workers = state.n_workers(len(files))
+    for result in analyze_images(files, engine, EngineSpec.of(engine), "all", workers, analysis=quality):
+        if result.error is not None:
+            yield result, []
+            continue
+        try:
+            yield result, identifier.identify_faces(result.faces, top_k, threshold)
+        except FaceprintError as exc:
+            yield replace(result, error=f"{result.source}: encrypted identification failed: {exc}"), []
 
 
 def _print_identified(record: dict[str, Any]) -> None:
@@ -107,7 +259,8 @@ def _print_identified(record: dict[str, Any]) -> None:
         who = face["identity"] or "unknown"
         best = face["candidates"][0] if face["candidates"] else None
         hint = f", nearest {best['identity']} {best['score']:.3f}" if face["identity"] is None and best else ""
-        labels.append(f"{who} ({face['score']:.3f}{hint}) at {tuple(face['box'])}")
+        live = "" if "live" not in face else f", {'live' if face['live'] else 'NOT live'} {face['live_score']:.2f}"
+        labels.append(f"{who} ({face['score']:.3f}{hint}{live}) at {tuple(face['box'])}")
     out.print(f"{record['image']}: " + "; ".join(labels))
 
 

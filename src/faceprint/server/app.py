@@ -14,6 +14,7 @@ are kept reduced to what the detector needs, so a burst of uploads cannot exhaus
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -24,9 +25,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from faceprint import __version__
 from faceprint.api import Recognizer
 from faceprint.image import ImageReader, PixelBudget, map_large_allocations
+from faceprint.server.audit import AuditLog
 from faceprint.server.deps import share
 from faceprint.server.errors import EXCEPTION_HANDLERS
 from faceprint.server.middleware import GuardMiddleware
+from faceprint.server.ratelimit import RateLimiter
 from faceprint.server.routes import ROUTERS
 from faceprint.server.routes.page import mount_static
 from faceprint.server.store import ServerStore, open_server_store
@@ -35,6 +38,7 @@ from faceprint.settings import check as check_settings
 from faceprint.settings import decode_budget_pixels
 
 DEFAULT_MAX_UPLOAD_BYTES = 20_000_000  # 20 MB, as `faceprint serve --max-upload-mb` counts
+log = logging.getLogger("faceprint.server")
 
 
 def create_app(
@@ -45,6 +49,8 @@ def create_app(
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     image_jobs: int | None = None,
     decode_budget: int | None = None,
+    audit: AuditLog | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The service over ``recognizer`` (its engine and gallery are used as they are, shared by
     every request). Keys and thumbnails go to ``store``, by default the gallery's own file or database.
@@ -53,10 +59,19 @@ def create_app(
     ``image_jobs`` caps how many requests analyse images at once (default: twice the CPUs; more
     jobs than cores only queue). ``decode_budget`` caps the pixels decoded at once by all requests
     together (default: $FACEPRINT_DECODE_BUDGET_PIXELS, 64M); images are kept at most twice the
-    detector's size on the long side (3200 px), with boxes mapped back to the file's pixels."""
+    detector's size on the long side (3200 px), with boxes mapped back to the file's pixels.
+
+    ``audit``: where identifications and verifications are recorded (default: the store's audit
+    log, kept $FACEPRINT_AUDIT_RETENTION_DAYS; none for a read-only gallery). ``rate_limiter``: the
+    per-key limit (default: $FACEPRINT_RATE_LIMIT and $FACEPRINT_RATE_BURST; none when unset)."""
     check_settings()
     rec = recognizer
     gallery_path = rec.gallery.store.path  # type: ignore[attr-defined]  # a file, or a database URL as shown
+    store = store if store is not None else open_server_store(rec.gallery.store)
+    audit = audit if audit is not None else AuditLog(store)
+    if not audit.writable:
+        log.warning("audit log: off, the gallery is read-only: identifications will not be recorded")
+        audit = None
 
     app = FastAPI(
         title="faceprint",
@@ -75,7 +90,7 @@ def create_app(
     share(
         app,
         recognizer=rec,
-        store=store if store is not None else open_server_store(rec.gallery.store),
+        store=store,
         images=ImageWork(
             slots=threading.BoundedSemaphore(image_jobs or 2 * (os.cpu_count() or 1)),
             # alignment wants some resolution beyond the detector's, but no more than twice it
@@ -83,6 +98,8 @@ def create_app(
         ),
         private_paths=[str(gallery_path)],
         max_upload_bytes=max_upload_bytes,
+        audit=audit,
+        rate_limiter=rate_limiter if rate_limiter is not None else RateLimiter.from_settings(),
     )
     map_large_allocations()  # decoded images go back to the OS when freed, not to glibc's arenas
 

@@ -10,13 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Request
+import numpy as np
+from fastapi import Depends, FastAPI, Form, Header, Request
 
 from faceprint.analyze import FaceAnalyzer
 from faceprint.api import Recognizer
 from faceprint.errors import ModelError
+from faceprint.server.audit import AuditLog
+from faceprint.server.auth import ReadKey
+from faceprint.server.liveness import LivenessSessions
+from faceprint.server.ratelimit import RateLimiter
 from faceprint.server.store import ServerStore
 from faceprint.server.uploads import ImageWork
+from faceprint.types import Face
 
 
 def share(
@@ -27,9 +33,14 @@ def share(
     images: ImageWork,
     private_paths: Sequence[str],
     max_upload_bytes: int,
+    audit: AuditLog | None = None,
+    rate_limiter: RateLimiter | None = None,
 ) -> None:
-    """Set what the dependencies below hand out (GuardMiddleware and auth read ``state.store`` too)."""
+    """Set what the dependencies below hand out (GuardMiddleware and auth read ``state.store`` too;
+    the guard reads ``state.rate_limiter``, :func:`faceprint.server.audit.record` ``state.audit``)."""
     state = app.state
+    state.audit = audit
+    state.rate_limiter = rate_limiter
     state.recognizer = recognizer
     state.store = store
     state.images = images
@@ -87,3 +98,49 @@ async def face_analyzer(request: Request) -> FaceAnalyzer:
 
 
 FaceAnalyzerDep = Annotated[FaceAnalyzer, Depends(face_analyzer)]
+
+
+async def liveness_sessions(request: Request) -> LivenessSessions:
+    """The liveness challenge sessions: what ``faceprint serve`` set up (``--require-liveness``,
+    ``--liveness-actions``), else, made on first use, random actions, not required. Its models load
+    on the first session."""
+    state = request.app.state
+    sessions = getattr(state, "liveness", None)
+    if sessions is None:  # the event loop runs one getter at a time: no race; no model loads here
+        rec: Recognizer = state.recognizer
+        sessions = state.liveness = LivenessSessions(rec.engine, continuity=rec.verify_threshold)
+    return sessions
+
+
+LivenessDep = Annotated[LivenessSessions, Depends(liveness_sessions)]
+
+
+class LivenessClaim:
+    """A passed liveness session claimed by a request (``--require-liveness``): ``check`` each face
+    the request acts on against the session's face."""
+
+    def __init__(self, sessions: LivenessSessions, template: np.ndarray) -> None:
+        self.sessions = sessions
+        self.template = template
+
+    def check(self, face: Face | None, source: str) -> None:
+        self.sessions.check_face(self.template, face.embedding if face is not None else None, source)
+
+
+def liveness_claim(
+    key: ReadKey,
+    sessions: LivenessDep,
+    liveness_session: Annotated[
+        str | None,
+        Form(max_length=64, description="A passed liveness session (needed when the server requires liveness)."),
+    ] = None,
+    x_liveness_session: Annotated[str | None, Header(max_length=64, include_in_schema=False)] = None,
+) -> LivenessClaim | None:
+    """None when the server does not require liveness; else the claimed session (single use), or 403."""
+    if not sessions.required:
+        return None
+    template = sessions.claim(liveness_session or x_liveness_session, key.id)
+    return LivenessClaim(sessions, template)
+
+
+LivenessClaimDep = Annotated[LivenessClaim | None, Depends(liveness_claim)]

@@ -34,6 +34,11 @@ ERROR_STATUS = {
     "gallery_read_only": 503,
     "gallery_error": 500,
     "bad_setting": 500,
+    "liveness_required": 403,
+    "liveness_failed": 403,
+    "liveness_mismatch": 403,
+    "unknown_session": 404,
+    "too_many_sessions": 429,
 }
 
 #: code for HTTPExceptions raised by Starlette/FastAPI themselves (404 route, 405, ...)
@@ -46,11 +51,13 @@ HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "rate_limited",
 }
 
 #: the error answers routes declare for the OpenAPI document (``responses=``)
 ERROR: dict[str, Any] = {"model": ErrorResponse}
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: ERROR, 403: ERROR, 422: ERROR}
+#: 429: a key over its rate limit (faceprint.server.ratelimit), with Retry-After
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: ERROR, 403: ERROR, 422: ERROR, 429: ERROR}
 IMAGE_ERRORS: dict[int | str, dict[str, Any]] = {**AUTH_ERRORS, 400: ERROR, 413: ERROR}
 
 INTERNAL_ERROR_MESSAGE = "internal server error (details are in the server log)"

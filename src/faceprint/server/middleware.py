@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
@@ -13,10 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.routing import Match
 
-from faceprint.server.auth import AuthError, guard_request, route_role
+from faceprint.server.auth import STATE_KEY, AuthError, guard_request, route_role
 from faceprint.server.errors import INTERNAL_ERROR_MESSAGE, PayloadTooLarge, validation_problem
+from faceprint.server.ratelimit import RateLimiter, retry_after
 
 log = logging.getLogger("faceprint.server")
+#: where the guard notes when it received a request (time.perf_counter()), in scope["state"]
+STARTED = "started"
 
 
 def _route_of(scope: MutableMapping[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -34,7 +38,8 @@ def _route_of(scope: MutableMapping[str, Any]) -> tuple[Any, dict[str, Any]]:
 
 async def refusal(scope: MutableMapping[str, Any]) -> tuple[int, str, str, Mapping[str, str]] | None:
     """What to answer before the body is read: no key, or not the role the route declares (401,
-    403), or a path parameter the route would refuse, e.g. a name that breaks the naming rule (422)."""
+    403), a key over its rate limit (429), or a path parameter the route would refuse, e.g. a name
+    that breaks the naming rule (422)."""
     route, params = _route_of(scope)
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -46,10 +51,26 @@ async def refusal(scope: MutableMapping[str, Any]) -> tuple[int, str, str, Mappi
             await run_in_threadpool(guard_request, scope["app"].state.store, Headers(scope=scope), scope, role)
         except AuthError as exc:
             return exc.status_code, exc.detail["code"], exc.detail["message"], exc.headers or {}
+        limited = _rate_limited(scope)
+        if limited is not None:
+            return limited
     _, errors = request_params_to_args(dependant.path_params, params)
     if errors:
         return (422, *validation_problem(errors), {})
     return None
+
+
+def _rate_limited(scope: MutableMapping[str, Any]) -> tuple[int, str, str, Mapping[str, str]] | None:
+    """429 when the key the guard just checked has no token left (routes that need no key are not limited)."""
+    limiter: RateLimiter | None = getattr(scope["app"].state, "rate_limiter", None)
+    if limiter is None:
+        return None
+    key = scope["state"][STATE_KEY]
+    wait = limiter.take(("key", key.id))
+    if not wait:
+        return None
+    message = f"too many requests with this API key ({limiter.describe()}); retry in {retry_after(wait)} s"
+    return 429, "rate_limited", message, {"Retry-After": retry_after(wait)}
 
 
 def _without_body(send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> Callable[..., Awaitable[None]]:
@@ -63,7 +84,7 @@ def _without_body(send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -
 
 class GuardMiddleware:
     """Answers what it can before the app reads a byte of the body: a body over the cap (413 from
-    Content-Length, else while streaming), then whatever :func:`refusal` finds (401, 403, 422; the
+    Content-Length, else while streaming), then whatever :func:`refusal` finds (401, 403, 429, 422; the
     server then drops the unread body as it arrives, never buffering it). Serves HEAD as GET
     without the body, for every GET route. Turns any unexpected exception into a JSON 500 without a
     stack trace (the traceback is logged here, server-side)."""
@@ -83,6 +104,7 @@ class GuardMiddleware:
             return
         if scope["method"] == "HEAD":
             scope, send = {**scope, "method": "GET"}, _without_body(send)
+        scope.setdefault("state", {})[STARTED] = time.perf_counter()  # the audit log's durations count from here
         started = False
 
         async def send_tracked(message: MutableMapping[str, Any]) -> None:

@@ -147,6 +147,7 @@ class IdentityRename(BaseModel):
 class IdentityDeleted(BaseModel):
     name: str
     templates_removed: int
+    purged: bool = Field(description="Whether the storage was compacted so the removed data cannot be read back.")
 
 
 class EnrolFile(BaseModel):
@@ -220,3 +221,102 @@ class VerifyResponse(BaseModel):
     score: float
     threshold: float
     against: Literal["image", "identity"]
+
+
+class AuditRecord(BaseModel):
+    id: int
+    at: datetime = Field(description="When the request was answered (UTC).")
+    key_id: int | None = Field(description="The API key's id (see faceprint keys list); never the key itself.")
+    key_name: str
+    method: str
+    route: str = Field(description="The route, as documented, e.g. /v1/identify.")
+    status: int = Field(description="The HTTP status of the answer.")
+    duration_ms: float = Field(description="From the request's arrival to its answer.")
+    request: dict[str, Any] = Field(
+        description="What was asked: parameters, and each upload's file name, bytes and sha256 (never the image)."
+    )
+    answer: dict[str, Any] = Field(
+        description="What was answered: names, scores and decisions (or same/score for a verification), "
+        "or the error code."
+    )
+
+
+class AuditList(BaseModel):
+    records: list[AuditRecord] = Field(description="One page of the log, newest first.")
+    total: int = Field(description="Records that match the filters.")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="The offset of the next page; null on the last one.")
+
+
+# ------------------------------------------------------------------------- encrypted identification
+#: base64 text of one ciphertext or of the encryption parameters (SEAL's own limit on a ciphertext is far larger;
+#: the request body cap, --max-upload-mb, bounds the whole query)
+MAX_CIPHERTEXT_B64 = 4_000_000
+
+
+class EncryptedGalleryInfo(BaseModel):
+    scheme: str = Field(description="The encrypted-matching scheme (faceprint.privacy.encrypted.SCHEME).")
+    model: str = Field(description="The template model the gallery holds: encrypt templates of this model.")
+    rows: int = Field(description="Scoring vectors (one per identity with centroid scoring).")
+    dim: int = Field(description="Values per template.")
+    identities: int
+    threshold: float = Field(description="The gallery's identification threshold (cosine).")
+
+
+class EncryptedIdentifyRequest(BaseModel):
+    model: str = Field(max_length=200, description="The template model the probe was made with (see GET).")
+    context: str = Field(
+        max_length=MAX_CIPHERTEXT_B64,
+        description="Base64 of the CKKS encryption parameters (SEAL EncryptionParameters.save): no key of any kind.",
+    )
+    fold: int = Field(ge=1, le=16384, description="Template values per probe ciphertext (a power of two).")
+    probe: list[Annotated[str, Field(max_length=MAX_CIPHERTEXT_B64)]] = Field(
+        min_length=1, max_length=1024, description="Base64 of each probe ciphertext (SEAL Ciphertext.save)."
+    )
+
+
+class EncryptedIdentifyResponse(BaseModel):
+    scheme: str
+    model: str
+    threshold: float
+    names: list[str] = Field(description="The identities; the client ranks them after decrypting.")
+    owners: list[int] = Field(description="For each scoring row, the index of its identity in names.")
+    rows: int
+    dim: int
+    fold: int
+    scores: list[str] = Field(description="Base64 of each result ciphertext: the encrypted row scores.")
+
+
+# ------------------------------------------------------------------------------ liveness challenge
+class LivenessActionOut(BaseModel):
+    action: str = Field(description="blink, turn_left, turn_right, smile or open_mouth (left/right: the person's own).")
+    passed: bool | None = Field(description="null while not reached or under way.")
+    value: float = Field(description="The action's measure at its best (degrees, closure, happy score, lip gap).")
+    time_s: float | None = Field(description="When it passed or failed, seconds from the session's start.")
+    detail: str
+
+
+class LivenessSessionState(BaseModel):
+    id: str
+    status: Literal["running", "passed", "failed"]
+    action: str | None = Field(description="The action asked for now; null before the first and after the last.")
+    instruction: str = Field(description="What to show the person.")
+    index: int
+    actions: list[LivenessActionOut]
+    progress: float = Field(description="0-1 towards the current action.")
+    time_left_s: float | None = Field(description="Seconds left for the current step.")
+    reason: str | None = Field(description="Why the session failed.")
+    face: list[int] | None = Field(description="The tracked face's box in the last frame: left, top, right, bottom.")
+    passive: float | None = Field(description="Mean passive (MiniFASNet) live score so far.")
+    continuity: float | None = Field(description="Lowest similarity of the face's template to its first.")
+    frames: int = Field(description="Frames read so far.")
+    expires_in_s: float = Field(description="Seconds until the session is forgotten.")
+
+
+class LivenessChallengeInfo(BaseModel):
+    required: bool = Field(description="Identify and enrol need a passed session (faceprint serve --require-liveness).")
+    actions: list[str] | None = Field(description="The fixed actions every session asks; null: 2-3 at random.")
+    choices: list[str] = Field(description="Every action a session may ask.")
+    action_s: float = Field(description="Seconds allowed for each action.")
+    claim_s: float = Field(description="Seconds a passed session stays usable for identify or enrol (once).")

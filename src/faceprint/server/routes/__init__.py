@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from faceprint.server.routes import analyze, cluster, docs, identities, page, photos, recognition, service
+from faceprint.server.routes import (
+    analyze,
+    audit,
+    cluster,
+    docs,
+    encrypted,
+    identities,
+    liveness,
+    liveness_sessions,
+    page,
+    photos,
+    recognition,
+    service,
+    video,
+)
 
 ROUTERS = (
     service.router,
     identities.router,
     recognition.router,
+    encrypted.router,
     analyze.router,
+    liveness.router,
+    liveness_sessions.router,
     cluster.router,
+    audit.router,
+    video.router,
     page.router,
     photos.router,
     docs.router,

@@ -9,10 +9,10 @@ template is looked up in the gallery, so that the page can suggest a name for it
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,7 @@ from faceprint.api import Recognizer
 from faceprint.cluster import DEFAULT_THRESHOLD, cluster_templates
 from faceprint.errors import FaceprintError
 from faceprint.pipeline import image_faces
+from faceprint.server.audit import audited, upload_summary
 from faceprint.server.auth import RequireRole
 from faceprint.server.deps import ImagesDep, PrivatePathsDep, RecognizerDep
 from faceprint.server.errors import IMAGE_ERRORS, batch_failed, error_code, public_message
@@ -108,6 +109,7 @@ def _faces_of(rec: Recognizer, images: ImageWork, upload: UploadFile, source: st
 
 @router.post("/v1/cluster", response_model=ClusterResponse, responses=IMAGE_ERRORS)
 def cluster(
+    request: Request,
     files: Annotated[list[UploadFile], File(description=f"Photos (at most {MAX_FILES}), any number of faces in each.")],
     rec: RecognizerDep,
     images: ImagesDep,
@@ -124,6 +126,49 @@ def cluster(
     is refused, the answer is the first photo's error (with all of them in ``details``)."""
     if len(files) > MAX_FILES:
         raise _too_many("files", len(files), MAX_FILES)
+    # the groups are matched against the gallery: an identification, so it is in the audit log
+    asked = {
+        "threshold": threshold,
+        "min_size": min_size,
+        "files": [upload_summary(f, f"file {k + 1}") for k, f in enumerate(files)],
+    }
+    with audited(request, asked) as note:
+        response = _cluster(files, rec, images, private, threshold, min_size)
+        if isinstance(response, JSONResponse):
+            note.refused(response)
+        else:
+            note.answer = _audit_answer(response)
+    return response
+
+
+def _audit_answer(response: ClusterResponse) -> dict[str, Any]:
+    """The audit log's record: per group, its size, whom it matches (null: nobody), the score and
+    the candidates shown (no faces, no thumbnails)."""
+    return {
+        "faces": response.faces,
+        "failed": response.failed,
+        "identify_threshold": response.identify_threshold,
+        "groups": [
+            {
+                "size": g.size,
+                "identity": g.identity,
+                "score": g.score,
+                "decision": "match" if g.identity is not None else "unknown",
+                "candidates": [[c.identity, c.score] for c in g.candidates],
+            }
+            for g in response.groups
+        ],
+    }
+
+
+def _cluster(
+    files: list[UploadFile],
+    rec: Recognizer,
+    images: ImageWork,
+    private: tuple[str, ...],
+    threshold: float,
+    min_size: int,
+) -> ClusterResponse | JSONResponse:
     outcomes: list[ClusterFile] = []
     found: list[ClusterFace] = []
     vectors: list[np.ndarray] = []

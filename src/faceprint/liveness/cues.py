@@ -1,0 +1,248 @@
+"""Liveness cues of a face track: is it flat, does it blink, does its mouth move?
+
+* **Planarity** (3D structure): a printed photo or a screen is flat, so however it is tilted,
+  turned or shaken, the texture of the face moves from one frame to another by one homography.
+  A real head is not flat: when it turns, the nose moves against the cheeks (parallax), and its
+  mouth, brows and eyes move on their own, which no homography explains. :class:`FlowPlanarity`
+  tracks texture points inside the face (optical flow) through windows of ``PAIR_GAP_S`` and fits
+  each window's start-to-end motion with a least-squares homography. What it reports is the
+  *share* of the motion beyond a similarity (shift, turn and zoom in the image plane) that the
+  homography leaves unexplained: near 0 for a card, near 1 for a head. That share means nothing
+  when there is hardly any such motion: a face that holds still (or a card held still) moves by
+  tracking noise alone, and noise is unexplained too. Such windows are not counted, and a track
+  without enough counted windows gives no planarity evidence either way.
+  The face mesh's own points were tried first and dropped: the mesh is regressed by a network
+  that draws a face-shaped (3D) mesh even on a tilted photo, and it jitters by about a pixel, so
+  on the tuning split's replays its homography residuals overlapped the real faces' completely.
+* **Blinks** (:func:`faceprint.video.series.detect_blinks`) whose closing and opening take a
+  human blink's time (about 100-500 ms): a photo cannot blink, and a blink of a single frame
+  or of seconds is jitter or a look down.
+* **Mouth motion**: how much the inner-lip gap changes over the track (talking, smiling).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from faceprint.video.series import FaceEvent, FaceSeries, detect_blinks
+
+#: seconds of tracking in one planarity window: long enough for a turn to build up parallax
+#: above the tracking noise, short enough to give several windows in a 1 s track
+PAIR_GAP_S = 0.3
+#: a window counts when its points moved at least this far (RMS pixels) beyond what a similarity
+#: explains: above the tracking noise, which on the tuning split's replays (blur, noise, moire,
+#: MPEG-4) left a homography residual of 0.3-1.1 px
+MIN_DEFORMATION_PX = 1.5
+#: a track needs this many counted windows for the cue to say anything
+MIN_MOVING = 3
+
+
+@dataclass
+class PairFit:
+    """How one window's motion fits a plane: ``residual`` is the RMS distance (in face sizes,
+    eye-centre distances of ``size`` pixels) between the points at the window's end and their
+    start mapped by the best homography; ``deformation`` is the same for the best similarity."""
+
+    first: int
+    second: int
+    residual: float
+    deformation: float
+    size: float = 1.0
+
+    @property
+    def ratio(self) -> float:
+        """The share of the non-similarity motion a homography does not explain: near 0 for a
+        card (the homography explains it all), near 1 for a head (or for noise alone)."""
+        return self.residual / self.deformation if self.deformation > 0 else float("nan")
+
+
+@dataclass
+class Planarity:
+    """The planarity cue of a track: ``pairs`` windows fitted, ``moving`` of them deformed enough
+    to tell (MIN_DEFORMATION_PX); ``ratio``: the median :attr:`PairFit.ratio` over the moving
+    windows (NaN when none), low for a flat card and high for a head."""
+
+    pairs: int
+    moving: int
+    ratio: float
+    deformation_px: float
+
+    @property
+    def informative(self) -> bool:
+        return self.moving >= MIN_MOVING
+
+
+def _similarity_residual(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """dst minus src mapped by the least-squares similarity (Umeyama, no reflection)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(d.T @ s)
+    sign = np.sign(np.linalg.det(u @ vt)) or 1.0
+    diag = np.array([1.0, sign])
+    rot = u @ np.diag(diag) @ vt
+    scale = float((sig * diag).sum() / max((s**2).sum(), 1e-12))
+    return d - scale * s @ rot.T
+
+
+def fit_pair(src: np.ndarray, dst: np.ndarray, size: float) -> tuple[float, float]:
+    """(homography residual, similarity residual) of moving ``src`` (N, 2) onto ``dst``, both RMS
+    point distances divided by ``size``. Least squares over all points (cv2 method 0, no RANSAC:
+    the parallax of a few points is what is looked for, not an outlier to drop)."""
+    src = np.asarray(src, np.float64)
+    dst = np.asarray(dst, np.float64)
+    size = max(float(size), 1e-6)
+    deformation = float(np.sqrt((_similarity_residual(src, dst) ** 2).sum(1).mean())) / size
+    h, _ = cv2.findHomography(src, dst, 0)
+    if h is None:  # degenerate (collinear points): nothing to tell
+        return deformation, deformation
+    mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), h).reshape(-1, 2)
+    residual = float(np.sqrt(((mapped - dst) ** 2).sum(1).mean())) / size
+    return residual, deformation
+
+
+#: a blink counts for liveness when its lids closed and opened again within these (seconds);
+#: shorter is one frame of jitter or blur, longer a look down or a held shut
+BLINK_MIN_S = 0.1
+BLINK_MAX_S = 0.5
+
+
+def timed_blinks(series: FaceSeries) -> list[FaceEvent]:
+    """The blinks of a track whose onset-to-offset time is a human blink's."""
+    return [b for b in detect_blinks(series) if BLINK_MIN_S <= b.duration_s <= BLINK_MAX_S]
+
+
+def mouth_motion(series: FaceSeries) -> float:
+    """Spread of the inner-lip gap over the track (95th minus 5th percentile of mouth openness,
+    a ratio of the mouth's width; 0 when the track has fewer than 3 valid frames)."""
+    mouth = series.mouth_open[series.valid]
+    if len(mouth) < 3:
+        return 0.0
+    low, high = np.percentile(mouth, [5, 95])
+    return float(high - low)
+
+
+# --------------------------------------------------------------------------- texture flow
+#: texture points tracked by optical flow follow the pixels themselves, so on a card they fit a
+#: homography to the tracking noise
+FLOW_MAX_POINTS = 120
+#: points are taken inside the mesh's outline shrunk towards its centre by this factor, so none
+#: lies on the background (which a card moves over, and which would look like parallax)
+FLOW_INNER = 0.8
+#: a point whose forward-backward flow misses itself by more than this (pixels) is dropped
+FLOW_FB_MAX = 0.7
+FLOW_MIN_POINTS = 12
+FLOW_WIN = (15, 15)
+#: sigma (pixels) of the blur applied before tracking
+FLOW_BLUR = 1.2
+
+
+@dataclass
+class _FlowState:
+    first: int  # the frame the window began on
+    start_s: float
+    last_frame: int
+    size: float
+    start: np.ndarray  # (N, 2) positions when the window began
+    current: np.ndarray  # (N, 2) positions on the last frame seen
+    gray: np.ndarray  # the last frame seen
+
+
+class FlowPlanarity:
+    """Planarity measured on tracked texture: call :meth:`update` with each frame's face (its mesh
+    points) in frame order; every ``gap_s`` seconds of a track, the points tracked since the last
+    window began are fitted by a homography (:func:`fit_pair`) and the window restarts.
+    :meth:`result` gives a track's :class:`Planarity`."""
+
+    def __init__(self, gap_s: float = PAIR_GAP_S) -> None:
+        self.gap_s = gap_s
+        self._state: dict[int, _FlowState] = {}
+        self._fits: dict[int, list[PairFit]] = {}
+        self._gray: tuple[int, np.ndarray] | None = None
+
+    def _frame_gray(self, index: int, image: np.ndarray) -> np.ndarray:
+        if self._gray is None or self._gray[0] != index:
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+            # fine stripes (a screen's moire, sensor noise) would catch the tracked points: blur them away
+            self._gray = (index, cv2.GaussianBlur(gray, (0, 0), FLOW_BLUR))
+        return self._gray[1]
+
+    def update(self, track_id: int, index: int, time_s: float, image: np.ndarray, points: np.ndarray) -> None:
+        """One face on one frame: ``points`` is the (468, 2+) mesh of the face on ``image`` (BGR)."""
+        gray = self._frame_gray(index, image)
+        xy = np.asarray(points, np.float32)[:, :2]
+        size = _eye_distance(xy)
+        state = self._state.get(track_id)
+        if state is not None and index - state.last_frame <= 2 and len(state.current):
+            moved, ok = _track(state.gray, gray, state.current)
+            state.start, state.current = state.start[ok], moved[ok]
+            state.gray, state.last_frame = gray, index
+            if time_s - state.start_s >= self.gap_s - 1e-6:
+                if len(state.current) >= FLOW_MIN_POINTS:
+                    mean_size = (state.size + size) / 2
+                    residual, deformation = fit_pair(state.start, state.current, mean_size)
+                    self._fits.setdefault(track_id, []).append(
+                        PairFit(state.first, index, residual, deformation, mean_size)
+                    )
+                state = None
+            elif len(state.current) < FLOW_MIN_POINTS:
+                state = None
+        else:
+            state = None
+        if state is None:
+            start = _features(gray, xy)
+            self._state[track_id] = _FlowState(index, time_s, index, size, start, start.copy(), gray)
+
+    def fits(self, track_id: int) -> list[PairFit]:
+        return self._fits.get(track_id, [])
+
+    def result(self, track_id: int) -> Planarity:
+        return summarise(self.fits(track_id))
+
+
+def summarise(fits: list[PairFit], min_deformation_px: float = MIN_DEFORMATION_PX) -> Planarity:
+    """A track's :class:`Planarity` from its window fits."""
+    moving = [f for f in fits if f.deformation * f.size >= min_deformation_px]
+    ratio = float(np.median([f.ratio for f in moving])) if moving else float("nan")
+    deformation = float(np.median([f.deformation * f.size for f in fits])) if fits else 0.0
+    return Planarity(len(fits), len(moving), ratio, deformation)
+
+
+def _eye_distance(xy: np.ndarray) -> float:
+    from faceprint.analyze.landmarks import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
+
+    right = xy[list(RIGHT_EYE_CORNERS)].mean(0)
+    left = xy[list(LEFT_EYE_CORNERS)].mean(0)
+    return float(np.linalg.norm(left - right))
+
+
+def _features(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Corners worth tracking inside the face (the mesh's hull shrunk by FLOW_INNER)."""
+    centre = xy.mean(0)
+    hull = cv2.convexHull(((xy - centre) * FLOW_INNER + centre).astype(np.int32))
+    x0, y0 = np.maximum(hull.reshape(-1, 2).min(0) - 2, 0)
+    x1, y1 = np.minimum(hull.reshape(-1, 2).max(0) + 2, (gray.shape[1] - 1, gray.shape[0] - 1))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return np.zeros((0, 2), np.float32)
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillConvexPoly(mask, hull - np.array([x0, y0], np.int32), 255)
+    spacing = max(2, int(np.sqrt(mask.sum() / 255 / FLOW_MAX_POINTS) * 0.7))
+    corners = cv2.goodFeaturesToTrack(
+        gray[y0 : y1 + 1, x0 : x1 + 1], FLOW_MAX_POINTS, 0.005, spacing, mask=mask, blockSize=5
+    )
+    if corners is None:
+        return np.zeros((0, 2), np.float32)
+    return corners.reshape(-1, 2) + np.array([x0, y0], np.float32)
+
+
+def _track(prev: np.ndarray, gray: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from ``prev`` to ``gray`` with a forward-backward check."""
+    p0 = pts.reshape(-1, 1, 2).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
+    p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p0, None, winSize=FLOW_WIN, maxLevel=3, criteria=criteria)
+    back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev, p1, None, winSize=FLOW_WIN, maxLevel=3, criteria=criteria)
+    error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
+    ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (error < FLOW_FB_MAX)
+    return p1.reshape(-1, 2), ok
