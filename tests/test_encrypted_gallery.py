@@ -13,13 +13,19 @@ import pytest
 
 pytest.importorskip("tenseal.sealapi", reason="faceprint[privacy] (TenSEAL) is not installed")
 
-from faceprint import FaceEngine, Recognizer  # noqa: E402
+from faceprint import FaceEngine  # noqa: E402
 from faceprint.errors import FaceprintError  # noqa: E402
 from faceprint.privacy import encrypted as enc  # noqa: E402
 from faceprint.privacy.encrypted_gallery import EncryptedGallery, KeyHolder, key_holder_client  # noqa: E402
 from faceprint.types import Face  # noqa: E402
 from tests.conftest import DEMO, faceprint  # noqa: E402
-from tests.test_encrypted_match import MAX_SCORE_DIFF, gallery_of, lfw_faces, unit_rows  # noqa: E402, F401
+from tests.test_encrypted_match import (  # noqa: E402, F401 (lfw_faces: the imported fixture)
+    assert_same_matches,
+    decrypt_with_own_key,
+    lfw_faces,
+    lfw_recognizer,
+    unit_rows,
+)
 from tests.test_encryption import found_in  # noqa: E402
 
 
@@ -109,16 +115,8 @@ def test_gallery_side_holds_no_secret_and_no_template(tmp_path: Path) -> None:
     assert not any(isinstance(v, (s.SecretKey, s.Decryptor, s.KeyGenerator, enc.EncryptedClient)) for v in held)
 
     # the best the gallery side can do: a key of its own, which decrypts the answer to noise
-    context = loaded._loaded[0]  # type: ignore[index]
-    decryptor, encoder = s.Decryptor(context, s.KeyGenerator(context).secret_key()), s.CKKSEncoder(context)
-    layout = loaded.layout
-    recovered = []
-    for data in results:
-        cipher, plain = s.Ciphertext(), s.Plaintext()
-        enc._load(lambda path, c=cipher: c.load(context, path), data)
-        decryptor.decrypt(cipher, plain)
-        recovered.append(np.asarray(encoder.decode_double(plain)).reshape(layout.fold, layout.group).sum(0))
-    assert_noise(np.concatenate(recovered)[: len(vectors)], vectors @ probe)
+    recovered = decrypt_with_own_key(loaded._loaded[0], results, loaded.layout)  # type: ignore[index]
+    assert_noise(recovered[: len(vectors)], vectors @ probe)
 
 
 def test_bad_probes_are_refused() -> None:
@@ -147,9 +145,8 @@ def test_agrees_with_plaintext_identify_on_lfw(
     lfw_faces: tuple[dict[str, list[Face]], dict[str, list[Face]]],  # noqa: F811 (the imported fixture)
     aggregation: str,
 ) -> None:
-    enrol, probes = lfw_faces
-    rec = Recognizer(gallery_of(tmp_path / "g.db", enrol, engine.info.template_model, aggregation), engine)
-    faces = [f for fs in probes.values() for f in fs]
+    enrol, _ = lfw_faces
+    rec, faces = lfw_recognizer(tmp_path / "g.db", engine, lfw_faces, aggregation)
     threshold = 0.93  # decisions both ways on this set
     plain = rec.identify_faces(faces, top_k=3, threshold=threshold)
 
@@ -163,13 +160,7 @@ def test_agrees_with_plaintext_identify_on_lfw(
 
     ident = KeyHolder.load(tmp_path / "holder.key").identifier(EncryptedGallery.load(tmp_path / "gallery.fpeg"))
     secret = ident.identify_faces(faces, top_k=3, threshold=threshold)
-    assert len(plain) == len(secret) == len(faces) > 40
-    assert {m.identity for m in plain} - {None} and any(m.identity is None for m in plain)
-    for p, s in zip(plain, secret):
-        assert s.identity == p.identity
-        assert [c.identity for c in s.candidates] == [c.identity for c in p.candidates]
-        assert abs(s.score - p.score) < MAX_SCORE_DIFF
-        assert max(abs(a.score - b.score) for a, b in zip(s.candidates, p.candidates)) < 1e-4
+    assert_same_matches(plain, secret, faces)
 
 
 def test_cli_export_and_identify_match_plaintext(demo_gallery: Path, tmp_path: Path) -> None:

@@ -9,9 +9,6 @@ the second fail. Files are made at test time from ../shared/data; skips without 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ import pytest
 from playwright import sync_api
 
 from .liveness_clips import TURN_RIGHT, card_replay, frame_on_face, palindrome, read_segment, write_y4m
-from .test_server_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _faceprint, _free_port, sign_in
+from .test_server_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, live_server, new_page, sign_in
 
 expect = sync_api.expect
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium")
@@ -32,51 +29,13 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     """(base URL, admin key) of ``faceprint serve`` asking every challenge for a right turn, and
     requiring a passed one for identify and enrol."""
-    gallery = tmp_path_factory.mktemp("liveness") / "gallery.db"
-    env = {**os.environ, "FACEPRINT_GALLERY": str(gallery)}
-    created = subprocess.run(
-        [*_faceprint(), "keys", "create", "--role", "admin", "--name", "liveness-test"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    key = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
-    log = (tmp_path_factory.getbasetemp() / "serve-liveness.log").open("w")
-    args = ["--liveness-actions", "turn_right", "--require-liveness", "--log-level", "warning"]
-    proc = subprocess.Popen(
-        [*_faceprint(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"faceprint serve exited with {proc.returncode}"
-            try:
-                if httpx.get(f"{base}/v1/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "faceprint serve did not come up in 120 s"
-            time.sleep(0.3)
-        yield base, key
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    args = ("--liveness-actions", "turn_right", "--require-liveness")
+    with live_server(tmp_path_factory.mktemp("liveness"), "liveness-test", *args) as running:
+        yield running
 
 
 @pytest.fixture()
-def camera_page(tmp_path: Path) -> Iterator[Any]:
+def camera_page() -> Iterator[Any]:
     """``camera_page(y4m)``: a page whose fake camera plays that file (a browser per file: the
     camera is a launch flag)."""
     with sync_api.sync_playwright() as pw:
@@ -84,15 +43,8 @@ def camera_page(tmp_path: Path) -> Iterator[Any]:
 
         def open_page(y4m: Path) -> Any:
             args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={y4m}"]
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
-            browsers.append(browser)
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-            page.set_default_timeout(60_000)
-            problems: list[str] = []
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.problems = problems
-            return page
+            browsers.append(pw.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True))
+            return new_page(browsers[-1])
 
         yield open_page
         for browser in browsers:

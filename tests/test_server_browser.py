@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(base URL, admin key) of a live ``faceprint serve`` over an empty gallery."""
-    gallery = tmp_path_factory.mktemp("browser") / "gallery.db"
-    env = {**os.environ, "FACEPRINT_GALLERY": str(gallery)}
+@contextmanager
+def live_server(folder: Path, name: str, *serve_args: str) -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a ``faceprint serve *serve_args`` process over an empty gallery in
+    ``folder``, once it answers /v1/health; its log goes to ``folder/serve.log``. Stopped on exit."""
+    env = {**os.environ, "FACEPRINT_GALLERY": str(folder / "gallery.db")}
     created = subprocess.run(
-        [*_faceprint(), "keys", "create", "--role", "admin", "--name", "browser-test"],
+        [*_faceprint(), "keys", "create", "--role", "admin", "--name", name],
         env=env,
         capture_output=True,
         text=True,
@@ -70,9 +71,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     key = created.stdout.strip().splitlines()[-1]
     assert key.startswith("fpk_"), created.stdout
     port = _free_port()
-    log = (tmp_path_factory.getbasetemp() / "serve.log").open("w")
+    log = (folder / "serve.log").open("w")
     proc = subprocess.Popen(
-        [*_faceprint(), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        [*_faceprint(), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", *serve_args],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -98,6 +99,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
             proc.kill()
             proc.wait()
         log.close()
+
+
+def new_page(browser: Any) -> Any:
+    """A page in a fresh context (its own session storage); ``page.problems`` collects script errors,
+    failed loads and CSP refusals, which every test expects to stay empty."""
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(60_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.problems = problems
+    return page
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """(base URL, admin key) of a live ``faceprint serve`` over an empty gallery."""
+    with live_server(tmp_path_factory.mktemp("browser"), "browser-test") as running:
+        yield running
 
 
 def write_y4m(path: Path, photo: Path, size: tuple[int, int] = (640, 480)) -> Path:
@@ -127,18 +147,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 @pytest.fixture()
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh page (its own session storage); ``page.problems`` collects script errors, failed
-    loads and CSP refusals, which every test expects to stay empty."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
+    """A fresh page (see :func:`new_page`) that accepts every confirm dialog."""
+    page = new_page(browser)
     page.on("dialog", lambda d: d.accept())
-    page.problems = problems
     yield page
-    context.close()
+    page.context.close()
 
 
 def sign_in(p: Any, server: tuple[str, str]) -> None:

@@ -10,22 +10,18 @@ from typing import Annotated, Any
 
 import typer
 
-from faceprint.cli.evaluate import Fallback, FallbackMode, Json, Root, UseCache, Workers, _cache, _extractor, _workers
-
-
-def _pairs_file(root: Path, given: Path | None, names: tuple[str, ...], option: str) -> Any:
-    """The parsed pairs file: ``given``, else the first of ``names`` under ``root``."""
-    from faceprint.cli.common import fail
-    from faceprint.errors import FaceprintError
-    from faceprint.evaluate.lfw import parse_pairs
-
-    path = given or next((root / n for n in names if (root / n).is_file()), root / names[0])
-    if not path.is_file():
-        raise fail(f"{path}: pairs file not found (pass {option} FILE)", 2)
-    try:
-        return parse_pairs(path)
-    except FaceprintError as exc:
-        raise fail(str(exc), 2) from None
+from faceprint.cli.evaluate import (
+    Fallback,
+    FallbackMode,
+    Json,
+    Root,
+    UseCache,
+    Workers,
+    _cache,
+    _extractor,
+    _pairs,
+    _workers,
+)
 
 
 def _table(report: dict[str, Any]) -> None:
@@ -121,8 +117,8 @@ def attributes_command(
         conditions = make_conditions(attributes)
     except ValueError as exc:
         raise fail(str(exc), 2) from None
-    pair_list = _pairs_file(root, pairs, ("pairsDevTest.txt", "pairs.txt"), "--pairs")
-    basis_list = _pairs_file(root, basis, ("pairsDevTrain.txt",), "--basis-pairs")
+    pair_list = _pairs(root, pairs, ("pairsDevTest.txt", "pairs.txt"))
+    basis_list = _pairs(root, basis, ("pairsDevTrain.txt",), "--basis-pairs")
     if limit:
         pair_list, basis_list = pair_list.limit(limit), basis_list.limit(limit)
     try:

@@ -79,14 +79,15 @@ def _cache(use: bool) -> Any:
     return EmbeddingCache() if use else None
 
 
-def _pairs(root: Path, pairs: Path | None) -> Any:
+def _pairs(root: Path, pairs: Path | None, names: tuple[str, ...] = ("pairs.txt",), option: str = "--pairs") -> Any:
+    """The parsed pairs file: ``pairs``, else the first of ``names`` under ``root`` that exists."""
     from faceprint.cli.common import fail
     from faceprint.errors import FaceprintError
     from faceprint.evaluate.lfw import parse_pairs
 
-    path = pairs or root / "pairs.txt"
+    path = pairs or next((root / n for n in names if (root / n).is_file()), root / names[0])
     if not path.is_file():
-        raise fail(f"{path}: pairs file not found (pass --pairs FILE)", 2)
+        raise fail(f"{path}: pairs file not found (pass {option} FILE)", 2)
     try:
         return parse_pairs(path)
     except FaceprintError as exc:

@@ -240,9 +240,9 @@ def _reasoning(reasoner: Any, views: Any, result: Any) -> Any:
     """The VLM's advisory judgement of the track the top-level ``live`` is decided on (the longest)."""
     from faceprint.liveness.reasoning import Reasoning
 
-    if not result.tracks:
+    longest = result.longest
+    if longest is None:
         return Reasoning.failed(reasoner.backend, "no face to judge")
-    longest = max(result.tracks, key=lambda t: (t.duration_s, -t.track_id))  # as LivenessResult.live
     crop = views.crop(longest.track_id)
     if crop is None:
         return Reasoning.failed(reasoner.backend, f"track {longest.track_id} has no detector-confirmed view")

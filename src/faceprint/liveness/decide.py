@@ -109,10 +109,14 @@ class LivenessResult:
     elapsed_s: float = 0.0
 
     @property
+    def longest(self) -> TrackLiveness | None:
+        """The track ``live`` is decided on: the longest (of equally long ones, the lowest id); None: no face."""
+        return max(self.tracks, key=lambda t: (t.duration_s, -t.track_id), default=None)
+
+    @property
     def live(self) -> bool | None:
-        if not self.tracks:
-            return None
-        return max(self.tracks, key=lambda t: (t.duration_s, -t.track_id)).live
+        longest = self.longest
+        return None if longest is None else longest.live
 
     def to_dict(self) -> dict[str, Any]:
         return {"input": self.input, "live": self.live, "tracks": [t.to_dict() for t in self.tracks]}
