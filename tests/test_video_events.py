@@ -20,6 +20,7 @@ from faceprint.video.events import (
     RegionMotion,
     detect_speaking,
     spot_micro_movements,
+    transient_score,
 )
 from faceprint.video.series import FaceEvent, FaceSeries, detect_blinks
 
@@ -106,8 +107,8 @@ def _warp_brows(image: np.ndarray, points: np.ndarray, amount: float) -> np.ndar
 
 
 @pytest.fixture(scope="module")
-def still_face() -> tuple[np.ndarray, object]:
-    """A real frame of the fixture clip and its face mesh."""
+def still_face() -> tuple[np.ndarray, object, Face]:
+    """A real frame of the fixture clip, its face mesh and the detected face."""
     cap = cv2.VideoCapture(str(CLIP))
     ok, frame = cap.read()
     cap.release()
@@ -117,11 +118,11 @@ def still_face() -> tuple[np.ndarray, object]:
     assert faces
     face = max(faces, key=lambda f: f.box[2] - f.box[0])
     dense = LandmarkModels()(rgb, Face(box=face.box, score=1.0, landmarks=face.landmarks))
-    return frame, dense
+    return frame, dense, face
 
 
-def test_micro_movement_spotted_on_an_inserted_warp(still_face: tuple[np.ndarray, object]) -> None:
-    frame, dense = still_face
+def test_micro_movement_spotted_on_an_inserted_warp(still_face: tuple[np.ndarray, object, Face]) -> None:
+    frame, dense, _ = still_face
     points = dense.points  # type: ignore[attr-defined]
     width = float(np.ptp(points[:, 0]))
     rng = np.random.default_rng(0)
@@ -151,6 +152,67 @@ def test_micro_movement_spotted_on_an_inserted_warp(still_face: tuple[np.ndarray
         noisy = np.clip(frame.astype(np.int16) + rng.integers(-2, 3, frame.shape), 0, 255).astype(np.uint8)
         still.add(noisy, 1, i, i / FPS, dense)  # type: ignore[arg-type]
     assert spot_micro_movements(still.series()[1], FPS) == []
+
+
+def test_transient_score_keeps_what_comes_and_goes() -> None:
+    """(sides, before/after, xy) flows: a brow up and back scores, a brow raised and held (a
+    step) or drifting steadily does not."""
+    up = np.array([0.0, 0.03])
+    transient = np.stack([np.stack([up, up]), np.full((2, 2), np.nan)])  # one side measured
+    step = np.stack([np.stack([up, np.zeros(2)])] * 2)
+    drift = np.stack([np.stack([up, -up])] * 2)
+    scores = transient_score(np.stack([transient, step, drift]))
+    assert scores[0] == pytest.approx(0.03)
+    assert scores[1] == pytest.approx(0.0) and scores[2] == pytest.approx(0.0)
+
+
+def _sway(i: int, n: int, centre: tuple[float, float]) -> np.ndarray:
+    """A head swaying as a whole: a smooth shift of up to 14 px and a turn of up to 6 degrees."""
+    u = 2 * np.pi * i / n
+    m = cv2.getRotationMatrix2D(centre, 6.0 * np.sin(u), 1.0 + 0.03 * np.sin(2 * u))
+    m[:, 2] += [14.0 * np.sin(u), 8.0 * np.sin(2 * u)]
+    return m
+
+
+def test_micro_movement_spotter_separates_a_warp_from_head_motion(
+    still_face: tuple[np.ndarray, object, Face],
+) -> None:
+    """The whole frame moved smoothly (detection moved along, the mesh read again on every frame):
+    no spot; the same motion with a brow raise on top: one spot, on the brows, where it was put."""
+    frame, dense, face = still_face
+    points = dense.points  # type: ignore[attr-defined]
+    width = float(np.ptp(points[:, 0]))
+    models = LandmarkModels()
+    x0, y0, x1, y1 = face.box
+    centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+    marks = np.asarray(face.landmarks, np.float64)
+    n, onset, apex, offset = 70, 30, 35, 40  # 0.4 s
+
+    def run(amount: float) -> list[FaceEvent]:
+        motion = RegionMotion(FPS)
+        for i in range(n):
+            image = frame
+            if amount and onset < i < offset:
+                u = (i - onset) / (apex - onset) if i <= apex else (offset - i) / (offset - apex)
+                image = _warp_brows(frame, points, amount * width * (1 - np.cos(np.pi * u)) / 2)
+            m = _sway(i, n, centre)
+            moved = cv2.warpAffine(image, m, image.shape[1::-1], borderMode=cv2.BORDER_REPLICATE)
+            c = np.array(centre) @ m[:, :2].T + m[:, 2]
+            moved_box = (int(c[0] - (x1 - x0) / 2), int(c[1] - (y1 - y0) / 2), int(c[0] + (x1 - x0) / 2))
+            moved_box += (int(c[1] + (y1 - y0) / 2),)
+            rgb = cv2.cvtColor(moved, cv2.COLOR_BGR2RGB)
+            mesh = models(rgb, Face(box=moved_box, score=1.0, landmarks=marks @ m[:, :2].T + m[:, 2]))
+            motion.add(moved, 1, i, i / FPS, mesh)
+        return spot_micro_movements(motion.series()[1], FPS)
+
+    assert run(0.0) == []
+    spots = run(0.02)
+    assert len(spots) == 1, spots
+    s = spots[0]
+    assert s.region == "brows" and abs(s.apex_s - apex / FPS) <= 2 / FPS
+    inter = min(s.offset_s, offset / FPS) - max(s.onset_s, onset / FPS)
+    union = max(s.offset_s, offset / FPS) - min(s.onset_s, onset / FPS)
+    assert inter / union >= 0.5
 
 
 def test_event_rows_have_the_issue_fields() -> None:

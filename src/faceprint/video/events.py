@@ -15,19 +15,22 @@ second of it, for :class:`RegionMotion`) and a few expression samples a second. 
 - **expression changes** (:func:`detect_expression_changes`): the built-in expression model a few
   times a second, smoothed, an event when a new label holds;
 - **micro-movements** (:func:`spot_micro_movements`): optical flow in landmark-anchored regions
-  (brows, eyes, mouth corners, nose) of the upright face, the head's own motion taken out twice:
-  the face is aligned on stable mesh points (nose, inner eye corners), that alignment smoothed
-  over the second around each frame, before the flow, and the affine motion that explains the
-  rest of the face (cheeks, forehead) is subtracted; the flow counts where the face has texture,
-  and each end is the mean of 3 frames. Each frame is
-  compared with the frames half a second before and after it (the feature-difference scheme of
-  the spotting literature): a movement that comes and goes within that second stands out, while
-  slow drifts cancel. Peaks give the apex, the flow's fall on either side the onset and offset,
-  and a duration prior (0.15-0.6 s) keeps the short ones.
+  (brows, eyes, mouth corners, nose) of the face cut out upright on each frame's own stable mesh
+  points (nose, inner eye corners), so the head's motion is gone before the flow is measured; what
+  the alignment leaves of it is the affine motion of the rest of the face (cheeks, forehead),
+  subtracted from each region's flow. Each frame is compared with the frames half a second before
+  and after it (the feature-difference scheme of the spotting literature; each end the mean of 3
+  frames); a region scores by how far it is away from *both* ends in the same direction
+  (:func:`transient_score`): a movement that comes and goes within that second does, a step (a
+  brow raised and held) or a steady drift does not. Peaks are scored against the region's own
+  running median and MAD (robust deviations), the flow's fall on either side gives the onset and
+  offset, and a duration prior (0.15-0.6 s) keeps the short ones. Blinks mask the eyes and brows,
+  speech the mouth corners.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -70,17 +73,27 @@ ALIGN_EYES_Y = 44.0
 #: the feature difference compares each frame with the frames this long before and after it: at
 #: least the longest movement spotted, so that inside a movement both ends lie outside it
 MICRO_SPAN_S = 0.5
-#: a peak counts when it is above MICRO_MIN (flow as a share of the inter-ocular distance) and
-#: MICRO_REL times the region's median over MICRO_FLOOR_S around it (its noise floor: compression,
-#: the face's own ongoing motion). Chosen with ``benchmarks/dynamics.py --tune`` on its tune split
-#: (simplefr frames >= 986, synthetic insertions): the best F1 of rel 2/3/4/6 x floor 4/8 s x
-#: edge 0.3/0.4/0.5 (0.16 there; rel 2 finds more, at 30 false spots a minute)
-MICRO_MIN = 0.005
-MICRO_REL = 4.0
-#: the median it is compared with is taken over this long around the frame
-MICRO_FLOOR_S = 8.0
-#: onset and offset: where the flow falls under this share of the apex's
-MICRO_EDGE = 0.4
+#: a peak counts when its transient score (a share of the inter-ocular distance) is at least
+#: MICRO_MIN and MICRO_REL robust deviations (1.4826 x the MAD) above the region's median over
+#: MICRO_FLOOR_S around it (its noise floor: compression, the face's own ongoing motion). Chosen
+#: with ``benchmarks/dynamics.py --tune`` on its tune split only (simplefr frames >= 986, synthetic
+#: insertions): F1 0.31 at 1 deviation, 0.30 at 2 with a third of the false spots (taken), larger
+#: deviations lose most inserted movements (the footage's floor is itself made of movements)
+MICRO_MIN = 0.012
+MICRO_REL = 2.0
+#: peaks above this are not micro-movements: a macro-expression, a tracking slip (tune split:
+#: spots on untouched footage reached 0.1-0.4, inserted movements 0.01-0.05)
+MICRO_MAX = 0.08
+#: the median and MAD are taken over this long around the frame
+MICRO_FLOOR_S = 2.0
+#: onset and offset: where the score falls under this share of the apex's, extended by the
+#: onset-apex-offset shape (see :func:`spot_micro_movements`)
+MICRO_EDGE = 0.5
+#: a head that turns (yaw or pitch, degrees) by more than this within MICRO_SPAN_S of a frame: no
+#: micro-movement is read on that frame (:func:`head_turning`). On the tune split, spots on
+#: footage with nothing inserted came with turns of 5-50 degrees, inserted movements mostly 2-3;
+#: 4 was the best of 3/4/5/6 there
+MICRO_MAX_TURN = 4.0
 #: the duration prior: spotted intervals outside it are not micro-movements
 MICRO_MIN_S = 0.15
 MICRO_MAX_S = 0.6
@@ -150,14 +163,6 @@ def _region_boxes(xy: np.ndarray) -> list[tuple[str, int, int, int, int]]:
     return out
 
 
-def _rewarp(crop: np.ndarray, used: np.ndarray, wanted: np.ndarray) -> np.ndarray:
-    """``crop`` (cut with the frame-to-crop transform ``used``) as if cut with ``wanted``."""
-    a = np.vstack([used, [0.0, 0.0, 1.0]])
-    w = np.vstack([wanted, [0.0, 0.0, 1.0]])
-    c = (w @ np.linalg.inv(a))[:2]
-    return cv2.warpAffine(crop, c, (ALIGN_SIZE, ALIGN_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-
 def _mean_crop(crops: list[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(crops), axis=0, dtype=np.float32)
 
@@ -191,24 +196,46 @@ def _flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _MotionTrack:
-    template: np.ndarray
-    buffer: deque[tuple[int, float, np.ndarray, list[tuple[str, int, int, int, int]], np.ndarray]]
+    buffer: deque[tuple[int, float, np.ndarray, list[tuple[str, int, int, int, int]]]]
     frames: list[int] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
-    scores: list[np.ndarray] = field(default_factory=list)
+    vectors: list[np.ndarray] = field(default_factory=list)
     last_frame: int = -1
 
 
 @dataclass
 class MotionSeries:
-    """One track's regional motion: ``scores[t, r]`` is the movement of region ``REGION_NAMES[r]``
-    on frame ``frames[t]`` against the frames MICRO_SPAN_S before and after it, in inter-ocular
-    distances (the larger of the region's two sides)."""
+    """One track's regional motion. ``vectors[t, r, side, end]`` is the mean flow (x, y, in
+    inter-ocular distances, the rest of the face's motion taken out) of side ``side`` (the
+    subject's right, left; NaN where a region has one) of region ``REGION_NAMES[r]`` from frame
+    ``frames[t]`` to the frames MICRO_SPAN_S before (``end`` 0) and after it (1). ``scores[t, r]``
+    is :func:`transient_score` of those: how far the region is away from where it is both half
+    a second before and after."""
 
     track_id: int
     frames: np.ndarray
     times: np.ndarray
-    scores: np.ndarray
+    vectors: np.ndarray
+
+    @property
+    def scores(self) -> np.ndarray:
+        return transient_score(self.vectors)
+
+
+def transient_score(vectors: np.ndarray) -> np.ndarray:
+    """(..., sides, 2, 2) flows to the frames before and after -> (...) the movement that came
+    and went: both flows project onto their mean direction, the smaller projection counts (0 when
+    they disagree). A movement that rises and falls back within the window moves the region away
+    from both ends alike; a step (a brow raised and held, a mouth opened and kept open) is away from
+    one end only, and steady motion away from the two ends in opposite directions: both score ~0.
+    The larger of the sides counts."""
+    before, after = vectors[..., 0, :], vectors[..., 1, :]
+    mean = (before + after) / 2
+    norm = np.linalg.norm(mean, axis=-1, keepdims=True)
+    unit = np.divide(mean, norm, out=np.zeros_like(mean), where=norm > 0)
+    proj = np.minimum((before * unit).sum(-1), (after * unit).sum(-1))
+    proj = np.clip(np.nan_to_num(proj, nan=0.0), 0.0, None)
+    return proj.max(-1)
 
 
 REGION_NAMES: tuple[str, ...] = tuple(REGIONS)
@@ -222,22 +249,31 @@ class RegionMotion:
         self.fps = fps
         self.span = max(2, int(round(MICRO_SPAN_S * fps)))
         self._tracks: dict[int, _MotionTrack] = {}
+        self._templates: dict[int, np.ndarray] = {}
 
     def add(self, image: np.ndarray, track_id: int, frame: int, time_s: float, dense: DenseLandmarks) -> None:
-        state = self._tracks.get(track_id)
         points = dense.points
-        if state is None:
-            state = self._tracks[track_id] = _MotionTrack(_template(points), deque(maxlen=2 * self.span + 1))
-        if frame != state.last_frame + 1:
-            state.buffer.clear()  # a gap: the comparison needs consecutive frames
-        state.last_frame = frame
-        m = _similarity(points[list(STABLE_POINTS), :2], state.template)
+        template = self._templates.get(track_id)
+        if template is None:
+            template = self._templates[track_id] = _template(points)
+        m = _similarity(points[list(STABLE_POINTS), :2], template)
         size = (ALIGN_SIZE, ALIGN_SIZE)
         upright = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         if upright.ndim == 3:  # grey after the cut: converting the whole frame would cost more
             upright = cv2.cvtColor(upright, cv2.COLOR_BGR2GRAY)
         xy = points[:, :2] @ m[:, :2].T + m[:, 2]
-        state.buffer.append((frame, time_s, upright, _region_boxes(xy), m))
+        self.push(track_id, frame, time_s, upright, xy)
+
+    def push(self, track_id: int, frame: int, time_s: float, upright: np.ndarray, xy: np.ndarray) -> None:
+        """One upright face (grey, ALIGN_SIZE px) and its mesh points there (468, 2): what
+        :meth:`add` cuts (a benchmark can record and replay it)."""
+        state = self._tracks.get(track_id)
+        if state is None:
+            state = self._tracks[track_id] = _MotionTrack(deque(maxlen=2 * self.span + 1))
+        if frame != state.last_frame + 1:
+            state.buffer.clear()  # a gap: the comparison needs consecutive frames
+        state.last_frame = frame
+        state.buffer.append((frame, time_s, upright, _region_boxes(xy)))
         if len(state.buffer) == state.buffer.maxlen:
             self._measure(state)
 
@@ -250,42 +286,37 @@ class RegionMotion:
     def _measure(self, state: _MotionTrack) -> None:
         b = state.buffer
         centre = b[self.span]
-        # The alignment of each frame, smoothed: a straight line in time through the window's
-        # transforms. The head's steady motion stays aligned; the mesh's jitter does not come
-        # through, nor does its following a short movement of the brows (it moves the points the
-        # face is aligned on a little, which would cancel part of the movement)
-        raw = np.stack([e[4].ravel() for e in b])
-        t = np.arange(len(b)) - self.span
-        slope = (t @ (raw - raw.mean(0))) / float(t @ t)
-        smooth = raw.mean(0) + t[:, None] * slope
-
-        def steady(i: int) -> np.ndarray:
-            return _rewarp(b[i][2], b[i][4], smooth[i].reshape(2, 3))
-
-        # each end and the centre are the mean of 3 frames: compression noise averages out, a
+        # Each frame is cut on its own alignment (the stable points of its own mesh): smoothing
+        # that alignment over the window (a line through it) let any head motion that is not
+        # steady (a nod, a sway) through as flow. The mesh's jitter is what the 3-frame means and
+        # the removal of the rest of the face's motion below take care of.
+        # Each end and the centre are the mean of 3 frames: compression noise averages out, a
         # movement of 5 frames or more does not
-        tail, mid, head = (_mean_crop([steady(i - 1), steady(i), steady(i + 1)]) for i in (1, self.span, len(b) - 2))
-        fd = (_flow(mid, tail) + _flow(mid, head)) / 2
+        tail, mid, head = (_mean_crop([b[i - 1][2], b[i][2], b[i + 1][2]]) for i in (1, self.span, len(b) - 2))
         boxes = centre[3]
-        fd = fd - _global_motion(fd, boxes)
         # flow is only reliable where the face has texture (a brow's edge, a lip's corner; not
         # the smooth skin between): each pixel counts by its gradient energy
         weight = cv2.Sobel(mid, cv2.CV_32F, 1, 0) ** 2 + cv2.Sobel(mid, cv2.CV_32F, 0, 1) ** 2
-        scores = np.zeros(len(REGION_NAMES), np.float32)
-        for name, x0, y0, x1, y1 in boxes:
-            w = weight[y0:y1, x0:x1].reshape(-1, 1)
-            v = (fd[y0:y1, x0:x1].reshape(-1, 2) * w).sum(0) / max(float(w.sum()), 1e-6)
-            r = REGION_NAMES.index(name)
-            scores[r] = max(scores[r], float(np.hypot(*v)) / ALIGN_IOD)
+        out = np.full((len(REGION_NAMES), 2, 2, 2), np.nan, np.float32)
+        for end, other in enumerate((tail, head)):
+            fd = _flow(mid, other)
+            # what the alignment left of the head's motion: the rest of the face's affine motion
+            fd = fd - _global_motion(fd, boxes)
+            seen: dict[str, int] = {}
+            for name, x0, y0, x1, y1 in boxes:
+                w = weight[y0:y1, x0:x1].reshape(-1, 1)
+                v = (fd[y0:y1, x0:x1].reshape(-1, 2) * w).sum(0) / max(float(w.sum()), 1e-6)
+                side = seen[name] = seen.get(name, -1) + 1
+                out[REGION_NAMES.index(name), min(side, 1), end] = v / ALIGN_IOD
         state.frames.append(centre[0])
         state.times.append(centre[1])
-        state.scores.append(scores)
+        state.vectors.append(out)
 
     def series(self) -> dict[int, MotionSeries]:
         out = {}
         for track_id, s in self._tracks.items():
-            scores = np.stack(s.scores) if s.scores else np.zeros((0, len(REGION_NAMES)), np.float32)
-            out[track_id] = MotionSeries(track_id, np.array(s.frames, np.int64), np.array(s.times), scores)
+            vectors = np.stack(s.vectors) if s.vectors else np.zeros((0, len(REGION_NAMES), 2, 2, 2), np.float32)
+            out[track_id] = MotionSeries(track_id, np.array(s.frames, np.int64), np.array(s.times), vectors)
         return out
 
 
@@ -294,6 +325,7 @@ def spot_micro_movements(
     fps: float,
     *,
     min_flow: float = MICRO_MIN,
+    max_flow: float = MICRO_MAX,
     rel: float = MICRO_REL,
     edge: float = MICRO_EDGE,
     floor_s: float = MICRO_FLOOR_S,
@@ -301,13 +333,19 @@ def spot_micro_movements(
     max_s: float = MICRO_MAX_S,
     exclude: Iterable[tuple[str, float, float]] = (),
 ) -> list[FaceEvent]:
-    """Micro-movements of one track: per region, peaks of the motion score that are the highest
-    within MICRO_SPAN_S either side (the comparison's own echoes half a second away are lower),
-    above ``min_flow`` and ``rel`` x the region's median over ``floor_s`` around the frame;
-    onset/offset where the score falls under
-    ``edge`` x the apex; kept when the interval's length is within [min_s, max_s]. Spots of
-    different regions that overlap are one movement, named by its strongest region. ``exclude``:
-    (region, start_s, end_s) spans where a region's motion is already explained (a blink)."""
+    """Micro-movements of one track: per region, peaks of the transient score
+    (:attr:`MotionSeries.scores`) that are the highest within MICRO_SPAN_S either side (the
+    comparison's own echoes half a second away are lower), at least ``min_flow`` and ``rel``
+    robust deviations (1.4826 x the median absolute deviation) above the region's median over
+    ``floor_s`` around the frame (its noise floor: compression, the face's own ongoing motion),
+    and at most ``max_flow`` (larger is no micro-movement). Onset and offset: where the score
+    falls under ``edge`` x the apex (to a fraction of a frame), extended by the shape of a movement
+    that rises and falls smoothly (a raised cosine is at half its apex half-way from each end, so
+    with ``edge`` 0.5 the onset lies twice as far from the apex as that crossing); kept when the
+    interval's length is within [min_s, max_s] (a longer one is a macro-movement or a step).
+    Spots of different regions that overlap are one movement, named by its strongest region.
+    ``exclude``: (region, start_s, end_s) spans where a region's motion is already explained
+    (:func:`micro_exclusions`: a blink, speech, a turning head)."""
     if len(motion.frames) < 3:
         return []
     span = max(2, int(round(MICRO_SPAN_S * fps)))
@@ -315,31 +353,33 @@ def spot_micro_movements(
     dt = 1.0 / fps
     gaps = np.flatnonzero(np.diff(motion.frames) != 1) + 1
     blocked = list(exclude)
+    scores = motion.scores
+    n_floor = int(round(floor_s * fps))
     for r, region in enumerate(REGION_NAMES):
+        # the noise floor is local: a face that starts talking or eating moves more
+        whole = scores[:, r].astype(np.float64)
+        median = _moving_median(whole, n_floor)
+        spread = 1.4826 * _moving_median(np.abs(whole - median), n_floor) + 1e-4
+        floor = np.maximum(min_flow, median + rel * spread)
         for seg in np.split(np.arange(len(motion.frames)), gaps):
-            s = motion.scores[seg, r].astype(np.float64)
+            s = whole[seg]
             if len(s) < 3:
                 continue
-            # the noise floor is local: a face that starts talking or eating moves more
-            whole = motion.scores[:, r].astype(np.float64)
-            floor = np.maximum(min_flow, rel * _moving_median(whole, int(round(floor_s * fps)))[seg])
-            for i in range(len(s)):
+            for i in np.flatnonzero(s >= floor[seg]):
                 lo, hi = max(0, i - span), min(len(s), i + span + 1)
-                if s[i] < floor[i] or s[i] < s[lo:hi].max() or (i > 0 and s[i] == s[i - 1]):
+                if s[i] < s[lo:hi].max() or (i > 0 and s[i] == s[i - 1]):
                     continue
-                cut = edge * s[i]
-                a = i
-                while a > 0 and s[a - 1] > cut:
-                    a -= 1
-                b = i
-                while b < len(s) - 1 and s[b + 1] > cut:
-                    b += 1
-                # the onset is the last frame before the movement, the offset the first after it
-                onset = float(motion.times[seg[a]]) - dt
-                offset = float(motion.times[seg[b]]) + dt
+                if s[i] > max_flow:
+                    continue  # not a low-intensity movement: a macro-expression, a tracking slip
+                before, after = _crossing(s, i, edge * s[i], -1), _crossing(s, i, edge * s[i], 1)
+                # the onset-apex-offset shape: a movement that rises and falls smoothly (a raised
+                # cosine) passes ``edge`` of its apex this share of the way from its ends
+                reach = float(np.arccos(1 - 2 * edge) / np.pi)
+                apex = float(motion.times[seg[i]])
+                onset = apex - before * dt / reach
+                offset = apex + after * dt / reach
                 if not (min_s <= offset - onset <= max_s):
                     continue
-                apex = float(motion.times[seg[i]])
                 if any(reg == region and start <= apex <= end for reg, start, end in blocked):
                     continue
                 spots.append(FaceEvent(motion.track_id, "micro", onset, apex, offset, region, float(s[i])))
@@ -352,10 +392,58 @@ def spot_micro_movements(
     return sorted(kept, key=lambda e: e.onset_s)
 
 
+def _crossing(s: np.ndarray, i: int, level: float, step: int) -> float:
+    """How many frames (to a fraction, by linear interpolation) from ``i`` in the direction
+    ``step`` the series ``s`` first falls under ``level`` (to its end if it never does)."""
+    j = i
+    while 0 <= j + step < len(s) and s[j + step] > level:
+        j += step
+    if not 0 <= j + step < len(s):
+        return float(abs(j - i))
+    drop = s[j] - s[j + step]
+    return abs(j - i) + (float((s[j] - level) / drop) if drop > 0 else 0.0)
+
+
+def head_turning(series: FaceSeries, max_deg: float = MICRO_MAX_TURN) -> list[tuple[float, float]]:
+    """(start_s, end_s) spans of frames around which the head turns (yaw or pitch) by more than
+    ``max_deg`` within MICRO_SPAN_S either side."""
+    if len(series) == 0:
+        return []
+    span = max(2, int(round(MICRO_SPAN_S * series.fps)))
+    pose = series.pose[:, :2].astype(np.float64)
+    pose[~series.valid] = np.nan
+    padded = np.concatenate([np.full((span, 2), np.nan), pose, np.full((span, 2), np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * span + 1, axis=0)  # (T, 2, window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows: an untrusted stretch
+        change = np.nanmax(np.abs(windows - pose[:, :, None]), axis=(1, 2))
+    turning = np.nan_to_num(change, nan=0.0) > max_deg
+    return [(float(series.times[a]), float(series.times[b - 1])) for a, b in iter_segments(turning)]
+
+
+def micro_exclusions(
+    series: FaceSeries,
+    blinks: Iterable[FaceEvent],
+    speaking: Iterable[FaceEvent],
+    max_turn: float = MICRO_MAX_TURN,
+) -> list[tuple[str, float, float]]:
+    """The spans where a region's motion is already explained, for :func:`spot_micro_movements`:
+    a blink moves the eyes, and the brows a little, by far more than a micro-movement (it is its
+    own event); speech moves the mouth corners all the time (it is not a micro-expression); a head
+    turning out of the image plane moves every region (the nose against the cheeks, the far brow
+    against the near one) in ways the upright cut cannot take out, so nothing is read there."""
+    out = [(region, b.onset_s, b.offset_s) for b in blinks for region in ("eyes", "brows")]
+    out += [("mouth_corners", e.onset_s, e.offset_s) for e in speaking]
+    return out + [(region, a, b) for a, b in head_turning(series, max_turn) for region in REGION_NAMES]
+
+
 def _moving_median(x: np.ndarray, n: int) -> np.ndarray:
     """Centred moving median over ``n`` samples (fewer at the edges)."""
     half = max(1, n // 2)
-    return np.array([np.median(x[max(0, i - half) : i + half + 1]) for i in range(len(x))])
+    if len(x) == 0:
+        return x.astype(np.float64)
+    padded = np.concatenate([np.full(half, np.nan), x.astype(np.float64), np.full(half, np.nan)])
+    return np.nanmedian(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
 
 
 # ============================================================================== speaking
@@ -591,13 +679,13 @@ class EventRecorder:
             blinks = detect_blinks(s)
             if "blink" in self.kinds:
                 out += blinks
+            speaking = detect_speaking(s) if {"speaking", "micro"} & set(self.kinds) else []
             if "speaking" in self.kinds:
-                out += detect_speaking(s)
+                out += speaking
             if "expression" in self.kinds and s.track_id in self._samples:
                 out += detect_expression_changes(self._samples[s.track_id], EXPRESSIONS)
             if "micro" in self.kinds and s.track_id in motion:
-                # a blink moves the eyes by far more than a micro-movement: it is its own event
-                exclude = [("eyes", b.onset_s, b.offset_s) for b in blinks]
+                exclude = micro_exclusions(s, blinks, speaking)
                 out += spot_micro_movements(motion[s.track_id], self.fps, exclude=exclude)
         return sorted(out, key=lambda e: (e.onset_s, e.track_id, e.type))
 
