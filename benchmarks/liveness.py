@@ -3,6 +3,11 @@
     python benchmarks/liveness.py                      # report split + the real clips
     python benchmarks/liveness.py --tune               # the tuning split: evidence per track, fitted thresholds
     python benchmarks/liveness.py --attacks DIR        # clips from benchmarks/liveness_attacks.py (built if missing)
+    python benchmarks/liveness.py --tune --independent DIR   # also generator B's clips (a tuning set of them)
+
+``--independent DIR`` adds the printed-photo replays of ``liveness_replays_independent.py`` (generator B,
+written without reading this code; render a tuning set of them with new seeds, e.g. ``--seed 4242 --n 24``,
+and keep its default seed's clips for its own ``--evaluate`` report) as one more attack type.
 
 Attacks are the CONSTRUCTED printed-photo and screen replays of ``liveness_attacks.py`` (LFW
 people split by person into tune/report); each attack track of >= 1 s counts. Bona fide: the
@@ -87,6 +92,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most N attack clips per type (a quick run)")
     parser.add_argument("--no-real", action="store_true", help="skip the real clips")
     parser.add_argument("--tracks", action="store_true", help="print each attack track's evidence (always with --tune)")
+    parser.add_argument("--independent", type=Path, help="also the clips of liveness_replays_independent.py in DIR")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     root = liveness_attacks.data_dir(args.data)
@@ -110,6 +116,15 @@ def main() -> None:
             if args.tune or args.tracks:
                 for t in tracks:
                     print(evidence_row(m["clip"], t))
+    if args.independent:
+        specs = json.loads((args.independent / "manifest.json").read_text())[: args.limit]
+        print(f"generator B printed-photo replays in {args.independent}: {len(specs)} clips", file=sys.stderr)
+        for spec in specs:
+            tracks = [t for t in run(checker, args.independent / f"{spec['name']}.mp4") if t.duration_s >= MIN_ATTACK_S]
+            attacks.setdefault("print (gen. B)", []).extend(tracks)
+            if args.tune or args.tracks:
+                for t in tracks:
+                    print(evidence_row(spec["name"], t))
     real: dict[str, list[TrackLiveness]] = {"bona fide": [], "other real": []}
     if not args.no_real:
         for group, clips in (("bona fide", BONA_FIDE), ("other real", OTHER_REAL)):
@@ -153,6 +168,9 @@ def _suggest(tracks: list[TrackLiveness]) -> None:
         )
     if mouths:
         print(f"  largest mouth motion of an attack track: {max(m for m in mouths if not math.isnan(m)):.3f}")
+    depth = [t.evidence.passive for t in tracks if t.evidence and t.checks["depth"].passed]
+    if depth:  # PASSIVE_DEPTH_MIN must stay above these
+        print(f"  {len(depth)} attack track(s) passed for parallax; highest passive mean of them: {max(depth):.3f}")
 
 
 if __name__ == "__main__":

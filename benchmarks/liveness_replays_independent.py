@@ -21,6 +21,9 @@ printers, real cameras, screens, masks or cut-out photos. Sizes: 640x480 and 128
     .venv/bin/python benchmarks/liveness_replays_independent.py --out /tmp/indep_replays --n 30 --skip-render \\
         --evaluate --reference --bona-fide
 
+The default seed's 30 clips are the report set. Tune on clips of another seed, e.g. ``--n 24 --seed 4242``
+(the set ``benchmarks/liveness.py --tune --independent DIR`` fitted the fusion thresholds on).
+
 ``--evaluate`` prints APCER of ``faceprint liveness --json`` over the attack tracks of >= 1 s (overall and by
 sub-type), ``--reference`` MiniFASNet alone as its authors run it (mean live score over 12 evenly spread frames
 above 0.5), ``--bona-fide`` BPCER over the real recordings' tracks of >= 2 s.

@@ -4,13 +4,21 @@
   turned or shaken, the texture of the face moves from one frame to another by one homography.
   A real head is not flat: when it turns, the nose moves against the cheeks (parallax), and its
   mouth, brows and eyes move on their own, which no homography explains. :class:`FlowPlanarity`
-  tracks texture points inside the face (optical flow) through windows of ``PAIR_GAP_S`` and fits
+  tracks texture points inside the face (optical flow, on a locally normalised image so that a card's
+  brightness changing as it tilts is not read as motion) through windows of ``PAIR_GAP_S`` and fits
   each window's start-to-end motion with a least-squares homography. What it reports is the
   *share* of the motion beyond a similarity (shift, turn and zoom in the image plane) that the
   homography leaves unexplained: near 0 for a card, near 1 for a head. That share means nothing
   when there is hardly any such motion: a face that holds still (or a card held still) moves by
   tracking noise alone, and noise is unexplained too. Such windows are not counted, and a track
   without enough counted windows gives no planarity evidence either way.
+  Tracking noise (motion blur, JPEG, sensor noise) also looks like parallax, so a card that moves
+  little beyond that noise can pass for a head: the fusion does not let parallax alone vouch for
+  a face (:data:`faceprint.liveness.decide.PASSIVE_DEPTH_MIN`).
+  Tried on the tuning sets and not kept: a trimmed homography fit (it also trimmed real faces'
+  parallax, 0.63-0.81 against 0.76-0.91), 0.5 s windows (no better on generator A's cards), and
+  refining each window's end points by tracking straight from its first frame (no more cards
+  vetoed on generator B's tuning clips, and lower ratios for real faces too).
   The face mesh's own points were tried first and dropped: the mesh is regressed by a network
   that draws a face-shaped (3D) mesh even on a tilted photo, and it jitters by about a pixel, so
   on the tuning split's replays its homography residuals overlapped the real faces' completely.
@@ -137,6 +145,18 @@ FLOW_MIN_POINTS = 12
 FLOW_WIN = (15, 15)
 #: sigma (pixels) of the blur applied before tracking
 FLOW_BLUR = 1.2
+#: the face is tracked on a locally normalised image (each pixel minus its neighbourhood's mean, over the
+#: neighbourhood's standard deviation), in a box this many eye distances wide. A card tilted towards or away
+#: from the light (or a camera's auto-exposure) changes the face's brightness and contrast between frames,
+#: and Lucas-Kanade, which assumes constant brightness, reads that change as motion that no homography
+#: explains (the independent replays' ablation: 1.3-2.8 px of tracking error instead of 0.2-1.0 px). On
+#: generator A's tuning cards, 8 of 19 judged tracks read as a head (ratio >= 0.6) without it, none with it
+FLOW_NORM_BOX = 0.5
+#: grey levels added to the local standard deviation, so that flat skin's sensor noise is not stretched into
+#: texture
+FLOW_NORM_FLOOR = 2.0
+#: the normalised region: the mesh's extent plus this many eye distances on each side (room for a frame's motion)
+FLOW_ROI_MARGIN = 1.0
 
 
 @dataclass
@@ -171,9 +191,9 @@ class FlowPlanarity:
 
     def update(self, track_id: int, index: int, time_s: float, image: np.ndarray, points: np.ndarray) -> None:
         """One face on one frame: ``points`` is the (468, 2+) mesh of the face on ``image`` (BGR)."""
-        gray = self._frame_gray(index, image)
         xy = np.asarray(points, np.float32)[:, :2]
         size = _eye_distance(xy)
+        gray = normalise_face(self._frame_gray(index, image), xy, size)
         state = self._state.get(track_id)
         if state is not None and index - state.last_frame <= 2 and len(state.current):
             moved, ok = _track(state.gray, gray, state.current)
@@ -208,6 +228,28 @@ def summarise(fits: list[PairFit], min_deformation_px: float = MIN_DEFORMATION_P
     ratio = float(np.median([f.ratio for f in moving])) if moving else float("nan")
     deformation = float(np.median([f.deformation * f.size for f in fits])) if fits else 0.0
     return Planarity(len(fits), len(moving), ratio, deformation)
+
+
+def normalise_face(gray: np.ndarray, xy: np.ndarray, size: float) -> np.ndarray:
+    """``gray`` (uint8) locally normalised around the face whose mesh is ``xy`` (FLOW_NORM_BOX), mid-grey
+    elsewhere: brightness and contrast changes cancel out, the texture stays. Only the face's region is
+    computed, with box filters (their cost per pixel does not grow with the box)."""
+    height, width = gray.shape[:2]
+    margin = FLOW_ROI_MARGIN * size + 16
+    x0, y0 = np.maximum(np.floor(xy.min(0) - margin), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(xy.max(0) + margin), (width, height)).astype(int)
+    out = np.full(gray.shape[:2], 128, np.uint8)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return out
+    # OpenCV's own array operations: several times faster than numpy's on these sizes
+    crop = np.float32(gray[y0:y1, x0:x1])
+    k = max(3, int(FLOW_NORM_BOX * size) | 1)
+    centred = cv2.subtract(crop, cv2.blur(crop, (k, k)))
+    spread = cv2.sqrt(cv2.blur(cv2.multiply(centred, centred), (k, k)))
+    normalised = cv2.divide(centred, cv2.add(spread, FLOW_NORM_FLOOR))
+    # 40 grey levels per local standard deviation around mid-grey, saturated into uint8 (what LK takes)
+    out[y0:y1, x0:x1] = cv2.addWeighted(normalised, 40.0, normalised, 0.0, 128.0, dtype=cv2.CV_8U)
+    return out
 
 
 def _eye_distance(xy: np.ndarray) -> float:
