@@ -18,6 +18,7 @@ runs it; the per-cue rows apply one cue of the same tracks' evidence:
 
 * passive: the mean MiniFASNet live score of the sampled frames > 0.5 (as its authors and deepface run it)
 * planarity: not vetoed as a flat card (a track that did not move enough passes)
+* surroundings: not vetoed for a ring around the face that moves with it (a card with its photo's background)
 * depth: motion with parallax; blink: a timed blink; mouth: mouth motion
 * fused: the decision ``faceprint liveness`` prints
 
@@ -48,7 +49,7 @@ BONA_FIDE = ("videos/face_recognition_short_hamilton_clip.mp4", "videos/simplefr
 OTHER_REAL = ("videos/facenet_pytorch_video.mp4",)
 MIN_ATTACK_S = 1.0
 MIN_BONA_FIDE_S = 2.0
-CUES = ("passive", "planarity", "depth", "blink", "mouth", "fused")
+CUES = ("passive", "planarity", "surroundings", "depth", "blink", "mouth", "fused")
 
 
 def accepted(track: TrackLiveness, cue: str) -> bool:
@@ -77,9 +78,11 @@ def evidence_row(name: str, t: TrackLiveness) -> str:
     e = t.evidence
     assert e is not None
     p = e.planarity
+    s = e.surroundings
+    ring = f" ring {s.moving}/{s.windows} follow {s.follow:.2f}" if s is not None else ""
     return (
         f"{name:28s} t{t.track_id:<4d} {t.duration_s:4.1f}s passive {e.passive:.3f} planarity {p.moving}/{p.pairs} "
-        f"ratio {p.ratio:.3f} def {p.deformation_px:.2f}px blinks {e.blinks} mouth {e.mouth:.3f} -> "
+        f"ratio {p.ratio:.3f} def {p.deformation_px:.2f}px{ring} blinks {e.blinks} mouth {e.mouth:.3f} -> "
         + ("LIVE" if t.live else "no")
     )
 
@@ -168,6 +171,12 @@ def _suggest(tracks: list[TrackLiveness]) -> None:
         )
     if mouths:
         print(f"  largest mouth motion of an attack track: {max(m for m in mouths if not math.isnan(m)):.3f}")
+    ring = sorted(
+        round(t.evidence.surroundings.follow, 2)
+        for t in tracks
+        if t.evidence and t.evidence.surroundings and t.evidence.surroundings.informative
+    )
+    print(f"  surroundings follow of the {len(ring)} attack tracks it judged: {ring}")
     depth = [t.evidence.passive for t in tracks if t.evidence and t.checks["depth"].passed]
     if depth:  # PASSIVE_DEPTH_MIN must stay above these
         print(f"  {len(depth)} attack track(s) passed for parallax; highest passive mean of them: {max(depth):.3f}")

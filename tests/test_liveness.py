@@ -23,7 +23,15 @@ import pytest
 from faceprint import FaceEngine, Recognizer
 from faceprint.gallery import Gallery
 from faceprint.liveness.cues import MIN_DEFORMATION_PX, MIN_MOVING, FlowPlanarity, PairFit, fit_pair, summarise
-from faceprint.liveness.decide import MOUTH_MIN, PASSIVE_DEPTH_MIN, PASSIVE_STRONG, PLANAR_RATIO, Evidence, fuse
+from faceprint.liveness.decide import (
+    MOUTH_MIN,
+    PASSIVE_DEPTH_MIN,
+    PASSIVE_STRONG,
+    PLANAR_RATIO,
+    SURROUND_FOLLOW,
+    Evidence,
+    fuse,
+)
 from faceprint.server import ServerStore, create_app
 
 from .conftest import REPO, faceprint
@@ -106,10 +114,58 @@ def test_flow_planarity_on_a_moving_textured_card(lit: bool) -> None:
     assert p.ratio < min(0.15, PLANAR_RATIO)
 
 
-def _evidence(passive: float, moving: int = 0, ratio: float = float("nan"), blinks: int = 0, mouth: float = 0.0):
-    from faceprint.liveness.cues import Planarity
+@pytest.mark.parametrize("card", [True, False])
+def test_surroundings_follow_a_card_not_a_head(card: bool) -> None:
+    """The ring around the face: on a printed photo it is the photo's own background, which moves with the face
+    as one plane; around a face moving over a static room it stays put."""
+    rng = np.random.default_rng(2)
 
-    return Evidence(passive, Planarity(max(moving, 5), moving, ratio, 3.0 if moving else 0.3), blinks, mouth)
+    def textured(size: int) -> np.ndarray:
+        noise = cv2.GaussianBlur(rng.integers(0, 256, (size, size), dtype=np.uint8), (0, 0), 1.5)
+        return cv2.cvtColor(cv2.equalizeHist(noise), cv2.COLOR_GRAY2BGR)
+
+    room = cv2.resize(textured(480), (640, 480))
+    photo = textured(250)  # a 250 px photo (as LFW's) with the face (the mesh) in its middle 90 px
+    mesh = np.column_stack([rng.uniform(80, 170, (468, 2)), np.zeros(468)])
+    mesh[[33, 133]] = [[90, 110, 0], [112, 110, 0]]  # eye corners: a 50 px eye distance
+    mesh[[362, 263]] = [[138, 110, 0], [160, 110, 0]]
+    corners = np.array([[0, 0], [250, 0], [250, 250], [0, 250]], np.float32)
+    flow = FlowPlanarity(gap_s=0.2)
+    for i in range(40):
+        t = i / 25
+        yaw = 20 * math.sin(2 * math.pi * 0.6 * t)
+        placed = _project(np.column_stack([corners - 125, np.zeros(4)]) / 125, _rotation_y(yaw), 800, 5)
+        placed += (320 + 40 * math.sin(2 * math.pi * 0.5 * t), 240)
+        h = cv2.getPerspectiveTransform(corners, placed.astype(np.float32))
+        inside = np.zeros((250, 250), np.uint8)
+        if card:
+            inside[:] = 255  # the whole photo is on the card
+        else:
+            inside[70:180, 70:180] = 255  # only the face moves; the room shows around it
+        shown = cv2.warpPerspective(inside, h, (640, 480)) > 127
+        frame = room.copy()
+        frame[shown] = cv2.warpPerspective(photo, h, (640, 480))[shown]
+        flow.update(3, i, t, frame, cv2.perspectiveTransform(mesh[None, :, :2], h)[0])
+    s = flow.surroundings(3)
+    assert s.informative, s
+    if card:
+        assert s.follow > 0.9  # the photo's background moves with the face
+    else:
+        assert s.follow < 0.2  # the room does not
+
+
+def _evidence(
+    passive: float,
+    moving: int = 0,
+    ratio: float = float("nan"),
+    blinks: int = 0,
+    mouth: float = 0.0,
+    follow: float | None = None,
+):
+    from faceprint.liveness.cues import Planarity, Surroundings
+
+    around = None if follow is None else Surroundings(MIN_MOVING, MIN_MOVING, follow)
+    return Evidence(passive, Planarity(max(moving, 5), moving, ratio, 3.0 if moving else 0.3), blinks, mouth, around)
 
 
 def test_fusion_rule() -> None:
@@ -122,6 +178,10 @@ def test_fusion_rule() -> None:
     assert live and score == pytest.approx(PASSIVE_DEPTH_MIN) and checks["depth"].passed
     live, _, checks = fuse(_evidence(0.8, moving=5, ratio=0.85))
     assert not live and checks["depth"].passed
+    # parallax (tracking noise on a blurred card) does not save a face whose surroundings moved with it
+    live, _, checks = fuse(_evidence(0.99, moving=5, ratio=0.85, follow=SURROUND_FOLLOW))
+    assert not live and not checks["surroundings"].passed and checks["depth"].passed
+    assert fuse(_evidence(0.99, moving=5, ratio=0.85, follow=0.1))[0]  # the room stayed put
     # a still face: no planarity evidence either way; it needs a strong passive score or mouth motion
     assert fuse(_evidence(PASSIVE_STRONG + 0.01))[0]
     assert not fuse(_evidence(0.7))[0]
@@ -178,7 +238,7 @@ def test_cli_on_a_constructed_photo_replay(tmp_path: Path, data_dir: Path) -> No
     _check_schema(body, str(clip))
     assert body["tracks"] and body["live"] is False
     (track,) = [t for t in body["tracks"] if t["end_s"] - t["start_s"] >= 1.0]
-    assert set(track["checks"]) == {"passive", "planarity", "depth", "blink", "mouth"}
+    assert set(track["checks"]) == {"passive", "planarity", "surroundings", "depth", "blink", "mouth"}
 
 
 def test_cli_on_a_real_recording(tmp_path: Path, data_dir: Path) -> None:

@@ -22,6 +22,12 @@
   The face mesh's own points were tried first and dropped: the mesh is regressed by a network
   that draws a face-shaped (3D) mesh even on a tilted photo, and it jitters by about a pixel, so
   on the tuning split's replays its homography residuals overlapped the real faces' completely.
+* **Coplanar surroundings** (:func:`fit_surroundings`, computed by :class:`FlowPlanarity` in the same pass): a
+  printed photo carries the photo's own background around the face, which moves with the face as part of one
+  plane; a real head's surroundings are the room, which stays put. Points in a ring around the face
+  (SURROUND_RING) vote for the face's homography or for the far background's motion (which also absorbs a
+  camera's pan), in windows where the face moved against the background. A nearer ring (1.1-1.6 face boxes)
+  caught real people's hair and ears (up to 0.97-1.0 of the ring "followed" on the real clips).
 * **Blinks** (:func:`faceprint.video.series.detect_blinks`) whose closing and opening take a
   human blink's time (about 100-500 ms): a photo cannot blink, and a blink of a single frame
   or of seconds is jitter or a look down.
@@ -168,6 +174,11 @@ class _FlowState:
     start: np.ndarray  # (N, 2) positions when the window began
     current: np.ndarray  # (N, 2) positions on the last frame seen
     gray: np.ndarray  # the last frame seen
+    ring_start: np.ndarray  # (M, 2) points around the face (SURROUND_RING) when the window began
+    ring_current: np.ndarray
+    far_start: np.ndarray  # (K, 2) far-background points (SURROUND_FAR) when the window began, 1/FAR_SCALE size
+    far_current: np.ndarray
+    small: np.ndarray  # the last frame seen, blurred, at 1/FAR_SCALE size, not normalised
 
 
 class FlowPlanarity:
@@ -180,7 +191,14 @@ class FlowPlanarity:
         self.gap_s = gap_s
         self._state: dict[int, _FlowState] = {}
         self._fits: dict[int, list[PairFit]] = {}
+        self._surround: dict[int, list[SurroundFit]] = {}
         self._gray: tuple[int, np.ndarray] | None = None
+        self._small: tuple[int, np.ndarray] | None = None
+
+    def _frame_small(self, index: int, blurred: np.ndarray) -> np.ndarray:
+        if self._small is None or self._small[0] != index:
+            self._small = (index, cv2.pyrDown(cv2.pyrDown(blurred)))
+        return self._small[1]
 
     def _frame_gray(self, index: int, image: np.ndarray) -> np.ndarray:
         if self._gray is None or self._gray[0] != index:
@@ -193,12 +211,22 @@ class FlowPlanarity:
         """One face on one frame: ``points`` is the (468, 2+) mesh of the face on ``image`` (BGR)."""
         xy = np.asarray(points, np.float32)[:, :2]
         size = _eye_distance(xy)
-        gray = normalise_face(self._frame_gray(index, image), xy, size)
+        blurred = self._frame_gray(index, image)
+        gray = normalise_face(blurred, xy, size)
+        small = self._frame_small(index, blurred)
         state = self._state.get(track_id)
         if state is not None and index - state.last_frame <= 2 and len(state.current):
-            moved, ok = _track(state.gray, gray, state.current)
-            state.start, state.current = state.start[ok], moved[ok]
-            state.gray, state.last_frame = gray, index
+            # the face's and the ring's points in one call, on the normalised image
+            n = len(state.current)
+            moved, ok = _track(state.gray, gray, np.concatenate([state.current, state.ring_current]))
+            state.start, state.current = state.start[ok[:n]], moved[:n][ok[:n]]
+            state.ring_start, state.ring_current = state.ring_start[ok[n:]], moved[n:][ok[n:]]
+            if len(state.far_current):
+                # the far background on the plain frame at a quarter of its size, one way (outside the normalised
+                # region; its motion is only compared with the face's, which needs no sub-pixel accuracy)
+                far, far_ok = _track(state.small, small, state.far_current, check=False)
+                state.far_start, state.far_current = state.far_start[far_ok], far[far_ok]
+            state.gray, state.small, state.last_frame = gray, small, index
             if time_s - state.start_s >= self.gap_s - 1e-6:
                 if len(state.current) >= FLOW_MIN_POINTS:
                     mean_size = (state.size + size) / 2
@@ -206,20 +234,36 @@ class FlowPlanarity:
                     self._fits.setdefault(track_id, []).append(
                         PairFit(state.first, index, residual, deformation, mean_size)
                     )
+                    surround = fit_surroundings(
+                        state.start,
+                        state.current,
+                        state.ring_start,
+                        state.ring_current,
+                        state.far_start * FAR_SCALE,
+                        state.far_current * FAR_SCALE,
+                    )
+                    if surround is not None:
+                        self._surround.setdefault(track_id, []).append(surround)
                 state = None
             elif len(state.current) < FLOW_MIN_POINTS:
                 state = None
         else:
             state = None
         if state is None:
-            start = _features(gray, xy)
-            self._state[track_id] = _FlowState(index, time_s, index, size, start, start.copy(), gray)
+            start, ring, far = _features(gray, xy), _ring_features(gray, xy), _far_features(small, xy / FAR_SCALE)
+            self._state[track_id] = _FlowState(
+                index, time_s, index, size, start, start.copy(), gray, ring, ring.copy(), far, far.copy(), small
+            )
 
     def fits(self, track_id: int) -> list[PairFit]:
         return self._fits.get(track_id, [])
 
     def result(self, track_id: int) -> Planarity:
         return summarise(self.fits(track_id))
+
+    def surroundings(self, track_id: int) -> Surroundings:
+        """Does the ring around the track's face move with it (:func:`fit_surroundings`)?"""
+        return summarise_surroundings(self._surround.get(track_id, []))
 
 
 def summarise(fits: list[PairFit], min_deformation_px: float = MIN_DEFORMATION_PX) -> Planarity:
@@ -235,7 +279,9 @@ def normalise_face(gray: np.ndarray, xy: np.ndarray, size: float) -> np.ndarray:
     elsewhere: brightness and contrast changes cancel out, the texture stays. Only the face's region is
     computed, with box filters (their cost per pixel does not grow with the box)."""
     height, width = gray.shape[:2]
-    margin = FLOW_ROI_MARGIN * size + 16
+    # the face's margin, or the ring's around it (SURROUND_RING), whichever is wider, and room for a window's motion
+    ring = (SURROUND_RING[1] - 1) * np.ptp(xy, 0) / 2 + 0.3 * size
+    margin = np.maximum(FLOW_ROI_MARGIN * size, ring) + 16
     x0, y0 = np.maximum(np.floor(xy.min(0) - margin), 0).astype(int)
     x1, y1 = np.minimum(np.ceil(xy.max(0) + margin), (width, height)).astype(int)
     out = np.full(gray.shape[:2], 128, np.uint8)
@@ -279,12 +325,135 @@ def _features(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return corners.reshape(-1, 2) + np.array([x0, y0], np.float32)
 
 
-def _track(prev: np.ndarray, gray: np.ndarray, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Lucas-Kanade from ``prev`` to ``gray`` with a forward-backward check."""
+def _track(prev: np.ndarray, gray: np.ndarray, pts: np.ndarray, check: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Lucas-Kanade from ``prev`` to ``gray`` with a forward-backward check (``check``)."""
     p0 = pts.reshape(-1, 1, 2).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.01)
     p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev, gray, p0, None, winSize=FLOW_WIN, maxLevel=3, criteria=criteria)
+    if not check:
+        return p1.reshape(-1, 2), st1.ravel() == 1
     back, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev, p1, None, winSize=FLOW_WIN, maxLevel=3, criteria=criteria)
     error = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
     ok = (st1.ravel() == 1) & (st2.ravel() == 1) & (error < FLOW_FB_MAX)
     return p1.reshape(-1, 2), ok
+
+
+# --------------------------------------------------------------------------- coplanar surroundings
+#: the ring around the face whose points are tracked with it: between these multiples of the mesh's box (about
+#: the face's box), on the sides and above, not below SURROUND_BELOW (a real person's neck and shoulders,
+#: which follow the head). A printed photo carries the photo's own background there (an LFW photo is 250 px
+#: with a face about 100 px wide), which moves with the face as part of one plane; a real head's ring is
+#: the room behind it, which does not follow the head
+SURROUND_RING = (1.6, 2.4)
+#: ring points are taken down to this far below the box's centre (in box heights)
+SURROUND_BELOW = 0.3
+SURROUND_MAX_POINTS = 60
+SURROUND_MIN_POINTS = 8
+#: the far background (which tells a camera's pan from the face's own motion): the frame outside this
+#: multiple of the face's box
+SURROUND_FAR = 2.2
+SURROUND_FAR_POINTS = 40
+#: the far background is tracked on the frame shrunk this many times (cheaper: it is tracked over the whole frame)
+FAR_SCALE = 4
+#: a window counts when the two explanations of the ring's motion (moves with the face, stays with the far
+#: background) are this far apart at the ring's points (RMS pixels): the face moved against the background
+SURROUND_MIN_SHIFT_PX = 2.5
+
+
+@dataclass
+class SurroundFit:
+    """One window of the surroundings cue: ``follow`` is the share of the ring's points that ended nearer to where
+    the face's homography takes them than to where the far background's motion takes them; ``shift`` the RMS
+    distance (pixels) between those two predictions."""
+
+    follow: float
+    shift: float
+    points: int
+
+
+@dataclass
+class Surroundings:
+    """The surroundings cue of a track: ``windows`` fitted, ``moving`` of them with the face moving against the
+    background (SURROUND_MIN_SHIFT_PX); ``follow``: the median :attr:`SurroundFit.follow` over those (NaN when
+    none), near 1 when the ring moves with the face as one plane (a card), low for a head in a room."""
+
+    windows: int
+    moving: int
+    follow: float
+
+    @property
+    def informative(self) -> bool:
+        return self.moving >= MIN_MOVING
+
+
+def fit_surroundings(
+    face0: np.ndarray, face1: np.ndarray, ring0: np.ndarray, ring1: np.ndarray, far0: np.ndarray, far1: np.ndarray
+) -> SurroundFit | None:
+    """One window's :class:`SurroundFit` from the start and end positions of the face's, the ring's and the far
+    background's points; None when the ring or the face has too few points, or there is no far background to
+    tell a camera's motion from the face's (a tight crop: the cue says nothing)."""
+    if len(ring0) < SURROUND_MIN_POINTS or len(face0) < FLOW_MIN_POINTS or len(far0) < SURROUND_MIN_POINTS:
+        return None
+    h, _ = cv2.findHomography(np.float64(face0), np.float64(face1), 0)
+    # the far background as a similarity, robustly: a pan or a shake of the camera, not a person walking by
+    g, _ = cv2.estimateAffinePartial2D(np.float64(far0), np.float64(far1), method=cv2.RANSAC, ransacReprojThreshold=2.0)
+    if h is None or g is None:
+        return None
+    ring0 = np.float64(ring0)
+    with_face = cv2.perspectiveTransform(ring0.reshape(-1, 1, 2), h).reshape(-1, 2)
+    with_room = ring0 @ g[:, :2].T + g[:, 2]
+    shift = float(np.sqrt(((with_face - with_room) ** 2).sum(1).mean()))
+    near_face = np.linalg.norm(ring1 - with_face, axis=1) < np.linalg.norm(ring1 - with_room, axis=1)
+    return SurroundFit(float(near_face.mean()), shift, len(ring0))
+
+
+def summarise_surroundings(fits: list[SurroundFit], min_shift_px: float = SURROUND_MIN_SHIFT_PX) -> Surroundings:
+    moving = [f for f in fits if f.shift >= min_shift_px]
+    follow = float(np.median([f.follow for f in moving])) if moving else float("nan")
+    return Surroundings(len(fits), len(moving), follow)
+
+
+def _box_ring_mask(shape: tuple[int, ...], xy: np.ndarray, inner: float, outer: float) -> tuple[np.ndarray, int, int]:
+    """A uint8 mask (255 inside) of the box of ``xy`` scaled by ``outer`` minus it scaled by ``inner`` (0: none),
+    clipped to the image, with the clipped region's top-left corner."""
+    centre = (xy.min(0) + xy.max(0)) / 2
+    half = (xy.max(0) - xy.min(0)) / 2
+    height, width = shape[:2]
+    x0, y0 = np.maximum(np.floor(centre - half * outer), 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(centre + half * outer), (width, height)).astype(int)
+    mask = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
+    if mask.size == 0:
+        return mask, x0, y0
+    mask[:] = 255
+    if inner > 0:
+        a = np.floor(centre - half * inner).astype(int) - (x0, y0)
+        b = np.ceil(centre + half * inner).astype(int) - (x0, y0)
+        mask[max(a[1], 0) : max(b[1], 0), max(a[0], 0) : max(b[0], 0)] = 0
+    return mask, x0, y0
+
+
+def _masked_corners(gray: np.ndarray, mask: np.ndarray, x0: int, y0: int, n: int) -> np.ndarray:
+    if mask.shape[0] < 8 or mask.shape[1] < 8 or not mask.any():
+        return np.zeros((0, 2), np.float32)
+    region = gray[y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]]
+    spacing = max(3, int(np.sqrt(np.count_nonzero(mask) / n) * 0.7))
+    corners = cv2.goodFeaturesToTrack(region, n, 0.01, spacing, mask=mask, blockSize=5)
+    if corners is None:
+        return np.zeros((0, 2), np.float32)
+    return corners.reshape(-1, 2) + np.array([x0, y0], np.float32)
+
+
+def _ring_features(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Corners in the ring around the face (SURROUND_RING), on the sides and above (SURROUND_BELOW)."""
+    mask, x0, y0 = _box_ring_mask(gray.shape, xy, *SURROUND_RING)
+    bottom = int((xy[:, 1].min() + xy[:, 1].max()) / 2 + SURROUND_BELOW * np.ptp(xy[:, 1])) - y0
+    mask[max(bottom, 0) :] = 0
+    return _masked_corners(gray, mask, x0, y0, SURROUND_MAX_POINTS)
+
+
+def _far_features(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Corners of the frame outside SURROUND_FAR times the face's box (``gray`` and ``xy`` at 1/FAR_SCALE size)."""
+    full = np.full(gray.shape[:2], 255, np.uint8)
+    hole, x0, y0 = _box_ring_mask(gray.shape, xy, 0.0, SURROUND_FAR)
+    full[y0 : y0 + hole.shape[0], x0 : x0 + hole.shape[1]] = 0
+    return _masked_corners(gray, full, 0, 0, SURROUND_FAR_POINTS)
