@@ -68,6 +68,7 @@ from faceprint.video.series import (
     BLINK_OPEN_AT,
     MIN_PRESENCE,
 )
+from faceprint.video.tracker import iou_matrix
 
 Action = Literal["blink", "turn_left", "turn_right", "smile", "open_mouth"]
 ACTIONS: tuple[Action, ...] = ("blink", "turn_left", "turn_right", "smile", "open_mouth")
@@ -265,15 +266,6 @@ class ChallengeModels:
             return self._expression
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
-
-
 #: a detection continues the track when it overlaps the last box this much
 TRACK_IOU = 0.3
 #: another face "takes over" when its box's area is this many times the tracked face's (a margin,
@@ -433,13 +425,13 @@ class ChallengeSession:
                 return None
             chosen = faces[0]  # largest first
         else:
-            overlaps = [(f, _iou(f.box, self.box)) for f in faces]
-            chosen_pair = max(overlaps, key=lambda p: p[1], default=None)
-            if chosen_pair is None or chosen_pair[1] < TRACK_IOU:
+            overlaps = iou_matrix([f.box for f in faces], [self.box])[:, 0]
+            best = int(np.argmax(overlaps)) if faces else -1
+            if best < 0 or overlaps[best] < TRACK_IOU:
                 if self.last_seen is not None and time_s - self.last_seen > self.config.lost_s:
                     self.fail(f"the face was lost for more than {self.config.lost_s:g} s", time_s)
                 return None
-            chosen = chosen_pair[0]
+            chosen = faces[best]
             if faces[0] is not chosen and faces[0].width * faces[0].height > TAKEOVER * chosen.width * chosen.height:
                 self.fail("another face came in front of the camera (identity changed)", time_s)
                 return None
