@@ -175,12 +175,16 @@ def _with_liveness(results: Iterator[tuple[Any, list[Match]]]) -> Iterator[tuple
 
 
 def _identified(rec: Any, files: list[Path], top_k: int, threshold: float | None) -> Iterator[tuple[Any, list[Match]]]:
-    """(image result, matches) per file, each face also carrying its quality (faceprint.analyze: no
+    """(image result, matches) per file, each face also carrying its quality."""
+    return rec.identify_many(files, top_k, threshold, workers=state.n_workers(len(files)), analysis=_quality_spec())
+
+
+def _quality_spec() -> Any:
+    """What identify measures of each face besides matching it: quality (faceprint.analyze: no
     expression, about 3 ms a face more)."""
     from faceprint.analyze import AnalyzerSpec
 
-    quality = AnalyzerSpec(expression="none", face_like=False)
-    return rec.identify_many(files, top_k, threshold, workers=state.n_workers(len(files)), analysis=quality)
+    return AnalyzerSpec(expression="none", face_like=False)
 
 
 def _local_identifier(rec: Any) -> Any:
@@ -233,13 +237,11 @@ def _identified_encrypted(
     gets the error; the batch goes on)."""
     from dataclasses import replace
 
-    from faceprint.analyze import AnalyzerSpec
     from faceprint.pipeline import EngineSpec, analyze_images
 
     engine = state.engine()
-    quality = AnalyzerSpec(expression="none", face_like=False)
     workers = state.n_workers(len(files))
-    for result in analyze_images(files, engine, EngineSpec.of(engine), "all", workers, analysis=quality):
+    for result in analyze_images(files, engine, EngineSpec.of(engine), "all", workers, analysis=_quality_spec()):
         if result.error is not None:
             yield result, []
             continue
